@@ -1,0 +1,369 @@
+"""The local cloud itself, tested against its running processes."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from kubernetes import client
+
+CLUSTER = "lc-test"
+
+
+def _get(localcloud, path: str, token: str) -> int:
+    ctx = ssl.create_default_context(cafile=localcloud.env["SPOTFLOW_K8S_CA"])
+    req = urllib.request.Request(localcloud.env["SPOTFLOW_K8S_HOST"] + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.fixture(scope="module")
+def cluster(localcloud):
+    localcloud.ensure_cluster(CLUSTER)
+    yield CLUSTER
+    localcloud.delete_cluster(CLUSTER)
+
+
+# --- EKS authentication ---------------------------------------------------------
+def test_describe_cluster_points_at_local_apiserver(localcloud, cluster):
+    c = localcloud.boto3("eks").describe_cluster(name=cluster)["cluster"]
+    assert c["endpoint"] == localcloud.env["SPOTFLOW_K8S_HOST"]
+    with open(localcloud.env["SPOTFLOW_K8S_CA"], "rb") as f:
+        assert base64.b64decode(c["certificateAuthority"]["data"]) == f.read()
+    sg = c["resourcesVpcConfig"]["clusterSecurityGroupId"]
+    groups = localcloud.boto3("ec2").describe_security_groups(GroupIds=[sg])["SecurityGroups"]
+    assert groups[0]["VpcId"] == localcloud.vpc()["vpc_id"]
+
+
+def test_token_from_emulated_sts_is_accepted(localcloud, cluster):
+    assert _get(localcloud, "/api/v1/namespaces", localcloud.eks_token(cluster)) == 200
+
+
+def test_anonymous_and_garbage_tokens_are_refused(localcloud, cluster):
+    assert _get(localcloud, "/api/v1/namespaces", "") == 401
+    assert _get(localcloud, "/api/v1/namespaces", "k8s-aws-v1.bm90LWEtdXJs") == 401
+    assert _get(localcloud, "/api/v1/namespaces", "not-even-eks") == 401
+
+
+def test_forged_token_is_refused(localcloud, cluster):
+    token = localcloud.eks_token(cluster)
+    raw = token[len("k8s-aws-v1."):]
+    url = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    # same URL, signature of another request: flip the last hex digit
+    forged = url[:-1] + ("0" if url[-1] != "0" else "1")
+    assert _get(localcloud, "/api/v1/namespaces", "k8s-aws-v1." + base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")) == 401
+    # a token signed with a secret the account does not know
+    import botocore.session
+
+    sess = botocore.session.Session()
+    sess.set_credentials(localcloud.cfg.access_key, "wrong-secret")
+    sts = sess.create_client("sts", region_name=localcloud.cfg.region, endpoint_url=localcloud.env["AWS_ENDPOINT_URL"])
+    from ansible_collections.spotflow.eks.plugins.module_utils.eks_token import generate_token
+
+    assert _get(localcloud, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
+
+
+def test_token_for_another_cluster_is_refused(localcloud, cluster):
+    assert _get(localcloud, "/api/v1/namespaces", localcloud.eks_token("no-such-cluster")) == 401
+
+
+def test_expired_token_is_refused(localcloud, cluster, monkeypatch):
+    import botocore.auth
+
+    past = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=16)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: past)
+    token = localcloud.eks_token(cluster)
+    monkeypatch.undo()
+    assert _get(localcloud, "/api/v1/namespaces", token) == 401
+
+
+def test_identity_without_access_entry_is_refused(localcloud, cluster):
+    """Only the cluster creator is admin (EKS's bootstrap admin); another IAM user gets nothing."""
+    iam = localcloud.boto3("iam")
+    user = f"lc-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    import botocore.session
+
+    from ansible_collections.spotflow.eks.plugins.module_utils.eks_token import generate_token
+
+    sess = botocore.session.Session()
+    sess.set_credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    sts = sess.create_client("sts", region_name=localcloud.cfg.region, endpoint_url=localcloud.env["AWS_ENDPOINT_URL"])
+    try:
+        assert _get(localcloud, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
+    finally:
+        iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+        iam.delete_user(UserName=user)
+
+
+# --- simulated nodes ---------------------------------------------------------------
+def _labels(node):
+    return node.metadata.labels
+
+
+def test_nodegroup_becomes_nodes_and_goes_away(localcloud, cluster):
+    names = localcloud.make_nodegroup(
+        cluster, "lc-spot", "SPOT", labels={"lifecycle": "Ec2Spot", "team": "data"},
+        taints=[{"key": "spotInstance", "value": "true", "effect": "PREFER_NO_SCHEDULE"}], size=3,
+        instance_types=["m5.large", "m5a.large", "m6i.large"])
+    try:
+        assert len(names) == 3
+        nodes = localcloud.nodes_of("lc-spot")
+        subnets = localcloud.boto3("ec2").describe_subnets(SubnetIds=localcloud.vpc()["subnet_ids"])["Subnets"]
+        zones = {s["AvailabilityZone"] for s in subnets}
+        for n in nodes:
+            lb = _labels(n)
+            assert lb["eks.amazonaws.com/nodegroup"] == "lc-spot"
+            assert lb["eks.amazonaws.com/capacityType"] == "SPOT"
+            assert lb["lifecycle"] == "Ec2Spot" and lb["team"] == "data"
+            assert lb["node.kubernetes.io/instance-type"] in {"m5.large", "m5a.large", "m6i.large"}
+            assert lb["topology.kubernetes.io/zone"] in zones
+            assert [(t.key, t.value, t.effect) for t in n.spec.taints] == [("spotInstance", "true", "PreferNoSchedule")]
+            assert n.status.capacity["cpu"] == "2" and n.status.capacity["memory"] in ("8Gi", "8192Mi")
+            assert n.spec.provider_id.startswith("aws:///")
+        assert len({_labels(n)["node.kubernetes.io/instance-type"] for n in nodes}) == 3  # diversified
+
+        # label and taint updates through the EKS API reach existing nodes; others' taints stay
+        v1 = client.CoreV1Api(localcloud.k8s())
+        first = nodes[0].metadata.name
+        n0 = v1.read_node(first)
+        v1.patch_node(first, {"spec": {"taints": [t.to_dict() for t in n0.spec.taints] + [{"key": "mine", "effect": "NoSchedule"}]}})
+        localcloud.boto3("eks").update_nodegroup_config(
+            clusterName=cluster, nodegroupName="lc-spot",
+            labels={"addOrUpdateLabels": {"team": "ml"}, "removeLabels": ["lifecycle"]},
+            taints={"addOrUpdateTaints": [{"key": "spotInstance", "value": "yes", "effect": "PREFER_NO_SCHEDULE"}]},
+            scalingConfig={"minSize": 0, "maxSize": 6, "desiredSize": 4})
+        localcloud.wait_for_nodes("lc-spot", 4)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            nodes = localcloud.nodes_of("lc-spot")
+            if all(_labels(n).get("team") == "ml" and "lifecycle" not in _labels(n)
+                   and ("spotInstance", "yes") in [(t.key, t.value) for t in n.spec.taints] for n in nodes):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("label/taint update did not reach the nodes")
+        mine = v1.read_node(first)
+        assert ("mine", "NoSchedule") in [(t.key, t.effect) for t in mine.spec.taints]
+        assert [t.key for t in mine.spec.taints].count("spotInstance") == 1
+    finally:
+        localcloud.delete_nodegroup(cluster, "lc-spot")
+    assert localcloud.nodes_of("lc-spot") == []
+
+
+# --- the real scheduler ------------------------------------------------------------
+SPOT_TOLERATION = {"key": "spotInstance", "operator": "Equal", "value": "true", "effect": "PreferNoSchedule"}
+
+
+def _pod(name, affinity=None, tolerations=None):
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "lc-probe"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}],
+                 "affinity": affinity, "tolerations": tolerations, "restartPolicy": "Never"},
+    }
+
+
+@pytest.fixture(scope="module")
+def pools(localcloud, cluster):
+    localcloud.make_nodegroup(cluster, "lc-sched-spot", "SPOT", labels={"lifecycle": "Ec2Spot"},
+                              taints=[{"key": "spotInstance", "value": "true", "effect": "PREFER_NO_SCHEDULE"}], size=2)
+    localcloud.make_nodegroup(cluster, "lc-sched-od", "ON_DEMAND", labels={"lifecycle": "OnDemand"}, size=2,
+                              instance_types=["m5.large"])
+    ns = f"lc-{uuid.uuid4().hex[:6]}"
+    v1 = client.CoreV1Api(localcloud.k8s())
+    v1.create_namespace({"metadata": {"name": ns}})
+    deadline = time.monotonic() + 30
+    while not v1.list_namespaced_service_account(ns).items and time.monotonic() < deadline:
+        time.sleep(0.2)
+    yield ns
+    v1.delete_namespace(ns)
+    localcloud.delete_nodegroup(cluster, "lc-sched-spot")
+    localcloud.delete_nodegroup(cluster, "lc-sched-od")
+
+
+def _wait_running(v1, ns, selector, count, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = [p for p in v1.list_namespaced_pod(ns, label_selector=selector).items
+                if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
+        if len(pods) >= count:
+            return pods
+        time.sleep(0.5)
+    raise AssertionError(f"{selector}: fewer than {count} pods running")
+
+
+def test_scheduler_places_workers_on_spot_and_core_on_demand(localcloud, pools):
+    v1 = client.CoreV1Api(localcloud.k8s())
+    apps = client.AppsV1Api(localcloud.k8s())
+    ns = pools
+    worker_affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "preference": {"matchExpressions": [{"key": "lifecycle", "operator": "In", "values": ["Ec2Spot"]}]}}]}}
+    for i in range(4):
+        body = _pod(f"worker-{i}", worker_affinity, [SPOT_TOLERATION])
+        body["metadata"]["labels"] = {"app": "worker"}
+        v1.create_namespaced_pod(ns, body)
+    core_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "lifecycle", "operator": "NotIn", "values": ["Ec2Spot"]}]}]}}}
+    apps.create_namespaced_deployment(ns, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "core"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "core"}},
+                 "template": {"metadata": {"labels": {"app": "core"}},
+                              "spec": {"affinity": core_affinity,
+                                       "containers": [{"name": "c", "image": "busybox",
+                                                       "resources": {"requests": {"cpu": "100m"}}}]}}}})
+    workers = _wait_running(v1, ns, "app=worker", 4)
+    core = _wait_running(v1, ns, "app=core", 3)
+    lifecycle = {n.metadata.name: n.metadata.labels.get("lifecycle") for n in v1.list_node().items}
+    assert {lifecycle[p.spec.node_name] for p in workers} == {"Ec2Spot"}
+    assert {lifecycle[p.spec.node_name] for p in core} == {"OnDemand"}
+    # the Deployment became available: the simulator plays the kubelet
+    deadline = time.monotonic() + 30
+    while (apps.read_namespaced_deployment("core", ns).status.available_replicas or 0) < 3:
+        assert time.monotonic() < deadline, "Deployment never became available"
+        time.sleep(0.5)
+
+
+def test_job_pods_succeed(localcloud, pools):
+    batch = client.BatchV1Api(localcloud.k8s())
+    batch.create_namespaced_job(pools, {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "50m"}}}]}}}})
+    deadline = time.monotonic() + 60
+    while (batch.read_namespaced_job("migrate", pools).status.succeeded or 0) < 1:
+        assert time.monotonic() < deadline, "Job never completed"
+        time.sleep(0.5)
+
+
+# --- Spot interruption -----------------------------------------------------------------
+def test_fis_spot_interruption_evicts_and_replaces(localcloud, pools):
+    v1 = client.CoreV1Api(localcloud.k8s())
+    ns = pools
+    ec2 = localcloud.boto3("ec2")
+    spot_nodes = {n.metadata.name: n for n in localcloud.nodes_of("lc-sched-spot")}
+    victim_name = sorted(spot_nodes)[0]
+    victim_instance = spot_nodes[victim_name].spec.provider_id.rsplit("/", 1)[-1]
+    body = _pod("victim", None, [SPOT_TOLERATION])
+    body["spec"]["nodeName"] = victim_name
+    v1.create_namespaced_pod(ns, body)
+    _wait_running(v1, ns, "app=lc-probe", 1)
+
+    iam = localcloud.boto3("iam")
+    role = iam.create_role(RoleName=f"fis-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "fis.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    fis = localcloud.boto3("fis")
+    tpl = fis.create_experiment_template(
+        clientToken=uuid.uuid4().hex, description="reclaim one spot node", roleArn=role,
+        stopConditions=[{"source": "none"}],
+        targets={"spot": {"resourceType": "aws:ec2:spot-instance", "resourceArns": [
+            f"arn:aws:ec2:{localcloud.cfg.region}:123456789012:instance/{victim_instance}"], "selectionMode": "ALL"}},
+        actions={"interrupt": {"actionId": "aws:ec2:send-spot-instance-interruptions",
+                               "parameters": {"durationBeforeInterruption": "PT2M"}, "targets": {"SpotInstances": "spot"}}},
+    )["experimentTemplate"]
+    exp = fis.start_experiment(experimentTemplateId=tpl["id"], clientToken=uuid.uuid4().hex)["experiment"]
+    deadline = time.monotonic() + 60
+    while fis.get_experiment(id=exp["id"])["experiment"]["state"]["status"] != "completed":
+        assert time.monotonic() < deadline, "experiment never completed"
+        time.sleep(0.5)
+    # the pod was evicted, the node is gone, the instance terminated, the group is whole again
+    names = [p.metadata.name for p in v1.list_namespaced_pod(ns, label_selector="app=lc-probe").items]
+    assert "victim" not in names
+    assert victim_name not in [n.metadata.name for n in v1.list_node().items]
+    state = ec2.describe_instances(InstanceIds=[victim_instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "terminated"
+    after = localcloud.wait_for_nodes("lc-sched-spot", 2)
+    assert victim_name not in after
+    for n in localcloud.nodes_of("lc-sched-spot"):
+        assert n.metadata.labels["lifecycle"] == "Ec2Spot"
+        assert ("spotInstance", "PreferNoSchedule") in [(t.key, t.effect) for t in n.spec.taints]
+
+
+# --- moto fixes ----------------------------------------------------------------------------
+def test_efs_describe_tags(localcloud):
+    efs = localcloud.boto3("efs")
+    fs = efs.create_file_system(CreationToken=uuid.uuid4().hex, Encrypted=True, Tags=[{"Key": "Name", "Value": "lc"}])
+    try:
+        assert efs.describe_tags(FileSystemId=fs["FileSystemId"])["Tags"] == [{"Key": "Name", "Value": "lc"}]
+    finally:
+        efs.delete_file_system(FileSystemId=fs["FileSystemId"])
+
+
+def test_eks_addons(localcloud, cluster):
+    eks = localcloud.boto3("eks")
+    versions = eks.describe_addon_versions(addonName="aws-efs-csi-driver", kubernetesVersion="1.35")["addons"]
+    default = [v["addonVersion"] for v in versions[0]["addonVersions"] if v["compatibilities"][0]["defaultVersion"]]
+    assert default
+    a = eks.create_addon(clusterName=cluster, addonName="aws-efs-csi-driver",
+                         serviceAccountRoleArn="arn:aws:iam::123456789012:role/efs-csi")["addon"]
+    assert a["addonVersion"] == default[0] and a["status"] == "ACTIVE"
+    assert eks.list_addons(clusterName=cluster)["addons"] == ["aws-efs-csi-driver"]
+    upd = eks.update_addon(clusterName=cluster, addonName="aws-efs-csi-driver", addonVersion="v3.3.0-eksbuild.1")["update"]
+    assert eks.describe_update(name=cluster, updateId=upd["id"], addonName="aws-efs-csi-driver")["update"]["status"] == "Successful"
+    assert eks.describe_addon(clusterName=cluster, addonName="aws-efs-csi-driver")["addon"]["addonVersion"] == "v3.3.0-eksbuild.1"
+    eks.delete_addon(clusterName=cluster, addonName="aws-efs-csi-driver")
+    with pytest.raises(eks.exceptions.ResourceNotFoundException):
+        eks.describe_addon(clusterName=cluster, addonName="aws-efs-csi-driver")
+
+
+def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
+    eks = localcloud.boto3("eks")
+    with pytest.raises(eks.exceptions.InvalidParameterException):
+        eks.create_nodegroup(clusterName=cluster, nodegroupName="bad", nodeRole="arn:aws:iam::123456789012:role/n",
+                             subnets=["subnet-doesnotexist"])
+    localcloud.make_nodegroup(cluster, "lc-uc", "ON_DEMAND", size=0)
+    try:
+        ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName="lc-uc")["nodegroup"]
+        assert ng["updateConfig"] == {"maxUnavailable": 1}
+        asg = ng["resources"]["autoScalingGroups"][0]["name"]
+        groups = localcloud.boto3("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[asg])["AutoScalingGroups"]
+        tags = {t["Key"]: t["Value"] for t in groups[0]["Tags"]}
+        assert tags["eks:nodegroup-name"] == "lc-uc" and tags[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned"
+    finally:
+        localcloud.delete_nodegroup(cluster, "lc-uc")
+
+
+# --- lifecycle: a second, isolated local cloud -------------------------------------------
+def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
+    from tests.localcloud.cloud import LocalCloud, running_pid
+    from tests.localcloud.config import Config
+
+    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_PORT_BASE", "25000")
+    cfg = Config()
+    cloud = LocalCloud(cfg)
+    cloud.up()
+    try:
+        pids = cloud.status()
+        assert all(pids.values())
+        t0 = time.monotonic()
+        cloud.up()  # already up: nothing restarted
+        assert time.monotonic() - t0 < 5
+        assert cloud.status() == pids
+    finally:
+        cloud.down()
+    for name, pid in pids.items():
+        assert running_pid(cfg, name) is None
+        try:
+            import os
+
+            os.kill(pid, 0)
+            alive = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (ProcessLookupError, FileNotFoundError):
+            alive = False
+        assert not alive, f"{name} (pid {pid}) still running"
+    for port in (25000, 25001, 25379, 25380, 25443):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

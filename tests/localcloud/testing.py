@@ -1,0 +1,162 @@
+"""Helpers for tests that use the local cloud (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .cloud import LocalCloud
+from .config import REPO_ROOT
+
+NODE_ROLE_ARN = "arn:aws:iam::123456789012:role/localcloud-test-node"
+CLUSTER_ROLE_ARN = "arn:aws:iam::123456789012:role/localcloud-test-cluster"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
+
+
+def recap(stdout: str) -> dict[str, int]:
+    """Totals of the PLAY RECAP lines of an ansible-playbook run."""
+    totals = dict(ok=0, changed=0, unreachable=0, failed=0, skipped=0, rescued=0, ignored=0)
+    found = False
+    for m in RECAP.finditer(stdout):
+        found = True
+        for k, v in zip(totals, m.groups()[1:]):
+            totals[k] += int(v)
+    if not found:
+        raise AssertionError("no PLAY RECAP in output:\n" + stdout[-3000:])
+    return totals
+
+
+class Handle:
+    """What a test gets from the ``localcloud`` fixture."""
+
+    def __init__(self, cloud: LocalCloud):
+        self.cloud = cloud
+        self.cfg = cloud.cfg
+        self.env = cloud.cfg.env()
+        self._vpc: dict[str, Any] | None = None
+
+    # --- clients ------------------------------------------------------------
+    def boto3(self, service: str):
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.cfg.region,
+                            aws_access_key_id=self.cfg.access_key, aws_secret_access_key=self.cfg.secret_key)
+
+    def k8s(self):
+        """A kubernetes ApiClient with the local cloud's admin certificate."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=self.env["SPOTFLOW_KUBECONFIG"])
+
+    def eks_token(self, cluster: str) -> str:
+        sys.path.insert(0, str(REPO_ROOT / "collections"))
+        from ansible_collections.spotflow.eks.plugins.module_utils.eks_token import generate_token
+
+        return generate_token(cluster, self.cfg.region, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                              access_key=self.cfg.access_key, secret_key=self.cfg.secret_key)[0]
+
+    # --- AWS fixtures ---------------------------------------------------------
+    def vpc(self) -> dict[str, Any]:
+        """One VPC with three subnets in three AZs, shared by the tests."""
+        if self._vpc is None:
+            ec2 = self.boto3("ec2")
+            found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["localcloud-test"]}])["Vpcs"]
+            if found:
+                vpc_id = found[0]["VpcId"]
+                subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]]
+            else:
+                vpc_id = ec2.create_vpc(CidrBlock="10.99.0.0/16", TagSpecifications=[
+                    {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "localcloud-test"}]}])["Vpc"]["VpcId"]
+                subnets = [
+                    ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.99.{i}.0/24", AvailabilityZone=f"{self.cfg.region}{z}")["Subnet"]["SubnetId"]
+                    for i, z in enumerate("abc")
+                ]
+            self._vpc = {"vpc_id": vpc_id, "subnet_ids": sorted(subnets)}
+        return self._vpc
+
+    def ensure_cluster(self, name: str, version: str = "1.35") -> dict[str, Any]:
+        eks = self.boto3("eks")
+        try:
+            return eks.describe_cluster(name=name)["cluster"]
+        except eks.exceptions.ResourceNotFoundException:
+            return eks.create_cluster(name=name, version=version, roleArn=CLUSTER_ROLE_ARN,
+                                      resourcesVpcConfig={"subnetIds": self.vpc()["subnet_ids"]})["cluster"]
+
+    def make_nodegroup(self, cluster: str, name: str, capacity_type: str = "SPOT", labels: dict | None = None,
+                       taints: list | None = None, size: int = 2, instance_types: list | None = None,
+                       timeout: float = 60) -> list[str]:
+        """Create a managed node group (and its cluster); return its Ready nodes' names."""
+        self.ensure_cluster(cluster)
+        eks = self.boto3("eks")
+        eks.create_nodegroup(
+            clusterName=cluster, nodegroupName=name, nodeRole=NODE_ROLE_ARN, subnets=self.vpc()["subnet_ids"],
+            scalingConfig={"minSize": 0, "maxSize": max(size, 1) * 2, "desiredSize": size},
+            instanceTypes=instance_types or ["m5.large", "m5a.large", "m6i.large"], capacityType=capacity_type,
+            labels=labels or {}, taints=taints or [])
+        return self.wait_for_nodes(name, size, timeout)
+
+    def nodes_of(self, nodegroup: str) -> list:
+        from kubernetes import client
+
+        v1 = client.CoreV1Api(self.k8s())
+        return v1.list_node(label_selector=f"eks.amazonaws.com/nodegroup={nodegroup}").items
+
+    def wait_for_nodes(self, nodegroup: str, count: int, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            nodes = self.nodes_of(nodegroup)
+            ready = [n for n in nodes if not n.spec.unschedulable and any(
+                c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+                and not any(t.key == "node.kubernetes.io/not-ready" for t in (n.spec.taints or []))]
+            if len(ready) == count and len(nodes) == count:
+                return sorted(n.metadata.name for n in ready)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"node group {nodegroup}: {len(ready)}/{len(nodes)} nodes ready, wanted {count}")
+            time.sleep(0.5)
+
+    def delete_nodegroup(self, cluster: str, name: str, timeout: float = 60) -> None:
+        eks = self.boto3("eks")
+        try:
+            eks.delete_nodegroup(clusterName=cluster, nodegroupName=name)
+        except eks.exceptions.ResourceNotFoundException:
+            return
+        self.wait_for_nodes(name, 0, timeout)
+
+    def delete_cluster(self, name: str) -> None:
+        eks = self.boto3("eks")
+        try:
+            for ng in eks.list_nodegroups(clusterName=name)["nodegroups"]:
+                self.delete_nodegroup(name, ng)
+            eks.delete_cluster(name=name)
+        except eks.exceptions.ResourceNotFoundException:
+            pass
+
+    # --- Ansible ----------------------------------------------------------------
+    def run_playbook(self, path: str | Path, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
+                     tags: str | None = None, inventory: str | Path | None = None, timeout: float = 1800,
+                     extra_args: list[str] | None = None) -> subprocess.CompletedProcess:
+        """Run ansible-playbook from the repo root with the local cloud's environment."""
+        import json
+
+        argv = [str(Path(sys.executable).parent / "ansible-playbook"), str(path)]
+        if inventory:
+            argv += ["-i", str(inventory)]
+        if extra_vars:
+            argv += ["-e", json.dumps(extra_vars)]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        if tags:
+            argv += ["--tags", tags]
+        argv += extra_args or []
+        env = dict(os.environ, **self.env, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                   ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1")
+        proc = subprocess.run(argv, cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=timeout)
+        proc.recap = recap(proc.stdout) if "PLAY RECAP" in proc.stdout else None  # type: ignore[attr-defined]
+        return proc
