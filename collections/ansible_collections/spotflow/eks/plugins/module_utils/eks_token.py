@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -38,7 +39,8 @@ def _sts_client(region, endpoint_url=None, profile=None, access_key=None, secret
     return session.create_client(
         "sts",
         region_name=region,
-        endpoint_url=endpoint_url or "https://sts.{0}.amazonaws.com".format(region),
+        endpoint_url=(endpoint_url or os.environ.get("AWS_ENDPOINT_URL_STS") or os.environ.get("AWS_ENDPOINT_URL")
+                      or "https://sts.{0}.amazonaws.com".format(region)),
     )
 
 
