@@ -118,7 +118,12 @@ fi
 log "running pytest in $HERE"
 cd "$REPO"
 set +e
-"$VENV/bin/python" -m pytest -p no:cacheprovider --rootdir="$REPO" "$HERE" "$@"
+# Default to this folder unless a test path (or node id) is given.
+targets=("$HERE")
+for a in "$@"; do
+  if [[ "$a" == *::* || ( "$a" != -* && -e "$a" ) ]]; then targets=(); break; fi
+done
+"$VENV/bin/python" -m pytest -p no:cacheprovider --rootdir="$REPO" "${targets[@]}" "$@"
 rc=$?
 set -e
 exit $rc

@@ -1,0 +1,115 @@
+"""Build docker/Dockerfile on the apache/airflow:3.3.2 base and check the image.
+
+Needs a running docker daemon; skipped (with the reason) otherwise, or when
+SPOTFLOW_IMAGE_TESTS=0.  When apache/airflow:3.3.2 is missing, the local
+stand-in is built (or loaded from its cache) with
+tests/localcloud/images/build-airflow-base.sh: the first time that takes a
+minute or more.  The image is built from a minimal context (dags/ + docker/),
+exactly as docker/README.md documents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import REPO
+
+BASE = "apache/airflow:3.3.2"
+TAG = "spotflow-airflow:pytest"
+
+
+def _docker_unavailable() -> str | None:
+    if os.environ.get("SPOTFLOW_IMAGE_TESTS", "1") == "0":
+        return "SPOTFLOW_IMAGE_TESTS=0"
+    if not shutil.which("docker"):
+        return "docker CLI not installed"
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "docker info timed out"
+    if probe.returncode != 0:
+        return "docker daemon not running (start it: dockerd >/tmp/dockerd.log 2>&1 &)"
+    return None
+
+
+_reason = _docker_unavailable()
+pytestmark = pytest.mark.skipif(_reason is not None, reason=f"image tests skipped: {_reason}")
+
+
+def docker(*args: str, check: bool = True, timeout: int = 300, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if docker("image", "inspect", BASE, check=False).returncode != 0:
+        script = REPO / "tests/localcloud/images/build-airflow-base.sh"
+        subprocess.run(["bash", str(script)], check=True, timeout=3600)
+    tar = subprocess.run(["tar", "-C", str(REPO), "-c", "dags", "docker"], capture_output=True, check=True).stdout
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    build = subprocess.run(
+        ["docker", "build", "--build-arg", f"AIRFLOW_BASE_IMAGE={BASE}", "--build-arg", "SPOTFLOW_REVISION=pytest",
+         "-f", "docker/Dockerfile", "-t", TAG, "-"],
+        input=tar, capture_output=True, timeout=1800, env=env,
+    )
+    assert build.returncode == 0, build.stdout.decode()[-5000:] + build.stderr.decode()[-3000:]
+    # docker/check_image.py runs during the build (DagBag + policy): a bad DAG fails it.
+    return TAG
+
+
+def run(image: str, *args: str) -> str:
+    return docker("run", "--rm", image, *args).stdout.strip()
+
+
+def test_airflow_version(image):
+    assert run(image, "version").splitlines()[-1] == "3.3.2"
+
+
+def test_runs_as_airflow_uid_50000_gid_0(image):
+    assert run(image, "bash", "-c", "id -u; id -g") == "50000\n0"
+    config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    assert config["User"] in {"50000", "airflow"}
+
+
+def test_oci_labels(image):
+    labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
+    assert labels["org.opencontainers.image.title"] == "spotflow-airflow"
+    assert labels["org.opencontainers.image.base.name"] == BASE
+    assert labels["org.opencontainers.image.revision"] == "pytest"
+
+
+def test_dags_and_policy_are_in_the_image(image):
+    script = textwrap.dedent(
+        """\
+        import json
+        from airflow.dag_processing.dagbag import DagBag
+        import airflow_local_settings
+        bag = DagBag(dag_folder="/opt/airflow/dags")
+        fanout = bag.dags["spot_bash_fanout"]
+        print(json.dumps({
+            "errors": bag.import_errors,
+            "dags": sorted(bag.dag_ids),
+            "policy": airflow_local_settings.__file__,
+            "retries": sorted({t.retries for t in fanout.tasks}),
+        }))
+        """
+    )
+    out = json.loads(run(image, "python", "-c", script).splitlines()[-1])
+    assert out["errors"] == {}
+    assert {"spot_bash_fanout", "spot_checkpointed_batch"} <= set(out["dags"])
+    assert out["policy"] == "/opt/airflow/config/airflow_local_settings.py"
+    assert out["retries"] == [3]
+
+
+def test_airflow_not_changed_by_extra_requirements(image):
+    assert run(image, "python", "-m", "pip", "show", "apache-airflow").count("Version: 3.3.2") == 1
