@@ -180,8 +180,9 @@ def _load_kubeconfig(configuration, auth):
     if isinstance(kubeconfig, dict):
         kubernetes.config.load_kube_config_from_dict(config_dict=kubeconfig, **kwargs)
     elif kubeconfig is None or isinstance(kubeconfig, str):
-        if kubeconfig:
-            kubeconfig = os.pathsep.join(os.path.expanduser(p) for p in kubeconfig.split(os.pathsep))
+        # the library reads $KUBECONFIG once, at import; read it now
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        kubeconfig = os.pathsep.join(os.path.expanduser(p) for p in kubeconfig.split(os.pathsep))
         kubernetes.config.load_kube_config(config_file=kubeconfig, **kwargs)
     else:
         raise K8sClientError("kubeconfig must be a path or a dict, not {0}".format(type(kubeconfig).__name__))
@@ -212,7 +213,7 @@ def build_configuration(auth):
     except Exception as e:  # ConfigException, a missing or malformed kubeconfig, a bad dict...
         raise K8sClientError(
             "Could not load a Kubernetes configuration: {0}. Set host with api_key (for EKS, a token "
-            "from the spotflow.eks.eks_token lookup) and ca_cert, or kubeconfig.".format(to_native(e))
+            "from the spotflow.eks.eks_token lookup) and ca_cert, or kubeconfig.".format(to_native(e).rstrip(". "))
         )
 
     for option, attribute in _CONFIGURATION_ATTRIBUTE.items():

@@ -220,8 +220,9 @@ def parse_selector(text):
                     if nxt == ")":
                         pos += 1
                         break
-                    fail("expected ',' or ')' in the value list, found {0!r}".format(
-                        nxt[1] if isinstance(nxt, tuple) else nxt if nxt is not None else "end of selector"))
+                    if nxt is None:
+                        fail("missing ')'")
+                    fail("expected ',' or ')' in the value list, found {0!r}".format(nxt[1] if isinstance(nxt, tuple) else nxt))
                 requirements.append(Requirement(key, op[1], sorted(set(values))))
             else:
                 fail("expected an operator (=, ==, !=, in, notin, >, <) or ',' after {0!r}".format(key))

@@ -261,7 +261,7 @@ def list_nodes(module, api):
     """The selected nodes as API dicts, sorted by name."""
     name = module.params["name"]
     try:
-        if name:
+        if name is not None:
             try:
                 return [call_json(api.read_node, name)]
             except ApiException as e:
@@ -271,7 +271,7 @@ def list_nodes(module, api):
         selector = ",".join(module.params["label_selectors"] or [])
         items = call_json(api.list_node, label_selector=selector).get("items") or []
     except ApiException as e:
-        what = "node '{0}'".format(name) if name else "nodes"
+        what = "node '{0}'".format(name) if name is not None else "nodes"
         module.fail_json(msg="Failed to get {0}: {1}".format(what, api_error_message(e)), status=e.status)
     except Exception as e:  # urllib3 errors, TLS errors, bad JSON
         module.fail_json(msg="Failed to get nodes: {0}".format(to_native(e)))
@@ -337,8 +337,12 @@ def run_module(module, api):
     if errors:
         module.fail_json(msg="Invalid taints: {0}".format("; ".join(errors)))
 
-    if params["label_selectors"] is not None:
-        params["label_selectors"] = [s for s in params["label_selectors"] if s and s.strip()]
+    # An option set to null passes required_one_of; never let that select every node.
+    if params["name"] is not None:
+        if not params["name"].strip():
+            module.fail_json(msg="name must not be empty")
+    else:
+        params["label_selectors"] = [s for s in params["label_selectors"] or [] if s and s.strip()]
         if not params["label_selectors"]:
             module.fail_json(
                 msg="label_selectors must hold at least one selector; to select every node, use a label all nodes "
@@ -347,7 +351,7 @@ def run_module(module, api):
 
     nodes = list_nodes(module, api)
     if not nodes and params["require_match"]:
-        if params["name"]:
+        if params["name"] is not None:
             module.fail_json(msg="Node '{0}' was not found and require_match is true.".format(params["name"]))
         module.fail_json(
             msg="No node matches the label selectors {0} and require_match is true.".format(

@@ -477,8 +477,10 @@ def _unscheduled(pods):
     return [p for p in pods if not (p.get("spec") or {}).get("nodeName")]
 
 
-def run_module(module, api, clock=time.monotonic, sleep=time.sleep):
+def run_module(module, api, clock=None, sleep=None):
     """Returns ``(result, failure message or None)``."""
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
     params = module.params
     if params["all_namespaces"] and params["namespaces"]:
         module.fail_json(msg="namespaces and all_namespaces=true are mutually exclusive")
