@@ -39,7 +39,9 @@ try:
     import kubernetes.client
     import kubernetes.config
     import urllib3
-    from kubernetes.client.exceptions import ApiException
+
+    # ApiException is re-exported: modules catch it from here, with a stand-in when the library is missing
+    from kubernetes.client.exceptions import ApiException  # noqa: F401  pylint: disable=unused-import
 
     HAS_K8S = True
 except ImportError:

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: node_taint
 short_description: Add, update or remove taints on the Kubernetes nodes a label selector picks
 version_added: 0.1.0
-author: Spotflow maintainers
+author: Spotflow maintainers (@spotflow)
 description:
   - Makes sure the nodes selected by O(name) or by O(label_selectors) carry (or do not carry) the given taints,
     the way C(kubectl taint nodes --selector ... --overwrite) would, but idempotent, with check mode and diff.
@@ -99,6 +99,7 @@ attributes:
   platform:
     support: full
     platforms: kubernetes
+    description: Talks to the Kubernetes API of the target cluster, from the controller or any host.
 notes:
   - Writes carry the node's C(resourceVersion); on a C(409 Conflict) the node is read again, the change computed
     again and the write retried, up to 5 times per node.

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: pod_placement_info
 short_description: Show which node pool every pod runs in and which pods break placement rules
 version_added: 0.1.0
-author: Spotflow maintainers
+author: Spotflow maintainers (@spotflow)
 description:
   - Lists pods and the nodes they run on, sorts the nodes into named pools by node label selectors (for EKS
     typically C(eks.amazonaws.com/capacityType=SPOT) and C(eks.amazonaws.com/capacityType=ON_DEMAND)) and checks
@@ -119,9 +119,11 @@ attributes:
     description: Reads only, so it runs in check mode as it does otherwise.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   platform:
     support: full
     platforms: kubernetes
+    description: Talks to the Kubernetes API of the target cluster, from the controller or any host.
 notes:
   - Needs C(list) on C(pods) in the namespaces and C(list) on C(nodes).
   - Violations are V(pending) (any selected pod without a node), V(wrong_pool) (a pod on a node of another pool
