@@ -367,3 +367,39 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
     for port in (25000, 25001, 25379, 25380, 25443):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_ecr_leads_to_the_local_registry(localcloud, tmp_path):
+    """An ECR repository URI + authorization token reach a real registry; ECR lists what was pushed."""
+    import io
+    import subprocess
+    import tarfile
+
+    ecr = localcloud.boto3("ecr")
+    name = f"lc/{uuid.uuid4().hex[:8]}"
+    uri = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
+    assert uri == f"{localcloud.env['SPOTFLOW_REGISTRY']}/{name}"
+    auth = ecr.get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
+    login = subprocess.run(["docker", "login", "-u", user, "--password-stdin", auth["proxyEndpoint"]],
+                           input=password, text=True, capture_output=True)
+    assert login.returncode == 0, login.stderr
+    # a one-file image, made locally (nothing can be pulled)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"spotflow\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    subprocess.run(["docker", "import", "-", f"{uri}:v1"], input=buf.getvalue(), check=True, capture_output=True)
+    try:
+        push = subprocess.run(["docker", "push", f"{uri}:v1"], capture_output=True, text=True)
+        assert push.returncode == 0, push.stderr
+        images = ecr.describe_images(repositoryName=name)["imageDetails"]
+        assert [i["imageTags"] for i in images] == [["v1"]]
+        assert images[0]["imageDigest"] in push.stdout
+        ecr.delete_repository(repositoryName=name, force=True)
+        with urllib.request.urlopen(f"http://{localcloud.env['SPOTFLOW_REGISTRY']}/v2/{name}/tags/list") as r:
+            assert not json.load(r).get("tags")
+    finally:
+        subprocess.run(["docker", "rmi", f"{uri}:v1"], capture_output=True)

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
         elif args.cmd == "status":
             st = cloud.status()
             for name, pid in st.items():
-                print(f"{name:24} {'pid ' + str(pid) if pid else 'stopped'}")
+                print(f"{name:24} {('pid ' + str(pid)) if isinstance(pid, int) else (pid or 'stopped')}")
             healthy = cloud.healthy()
             print("ready" if healthy else "not ready")
             return 0 if healthy else 3

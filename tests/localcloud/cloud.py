@@ -35,6 +35,8 @@ class Component:
     ready: Callable[[Config], bool]
     timeout: float = 60.0
     env: Callable[[Config], dict] | None = None
+    # a shared system service (dockerd) is only started when nobody runs it
+    skip_if: Callable[[Config], bool] | None = None
 
 
 # --- process bookkeeping ----------------------------------------------------
@@ -146,7 +148,31 @@ def _kubeconfig_for(cfg: Config, who: str) -> Path:
     return cfg.state_dir / f"{who}.kubeconfig"
 
 
+def _registry_config(c: Config) -> Path:
+    return c.state_dir / "registry.yml"
+
+
+def _docker_ok() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0 if shutil.which("docker") else False
+
+
 COMPONENTS: list[Component] = [
+    # Docker's daemon, for image builds and the registry round trip; left
+    # alone (and never stopped) when it already runs.
+    Component(
+        "dockerd",
+        lambda c: [shutil.which("dockerd") or "/usr/sbin/dockerd", "--host", "unix:///var/run/docker.sock"],
+        lambda c: _docker_ok(),
+        timeout=60,
+        skip_if=lambda c: running_pid(c, "dockerd") is None and _docker_ok(),
+    ),
+    # The local registry behind the emulated ECR (Debian's docker-registry).
+    Component(
+        "registry",
+        lambda c: [shutil.which("docker-registry") or "/usr/bin/docker-registry", "serve", str(_registry_config(c))],
+        lambda c: _http_ok(f"http://{c.host}:{c.registry_port}/v2/"),
+        timeout=30,
+    ),
     Component(
         "awsemu",
         lambda c: [sys.executable, "-m", "tests.localcloud.awsemu", "--config", str(c.state_dir / "config.json")],
@@ -222,8 +248,9 @@ class LocalCloud:
         self.cfg = cfg or Config()
 
     # --- status -------------------------------------------------------------
-    def status(self) -> dict[str, int | None]:
-        return {c.name: running_pid(self.cfg, c.name) for c in COMPONENTS}
+    def status(self) -> dict[str, int | str | None]:
+        return {c.name: running_pid(self.cfg, c.name) or ("external" if c.skip_if and c.skip_if(self.cfg) else None)
+                for c in COMPONENTS}
 
     def healthy(self) -> bool:
         return all(self.status().values()) and all(c.ready(self.cfg) for c in COMPONENTS)
@@ -247,9 +274,13 @@ class LocalCloud:
             raise LocalCloudError(f"ports already in use on {cfg.host}: {busy} (another local cloud? set SPOTFLOW_LOCALCLOUD_PORT_BASE)")
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(cfg.etcd_data_dir, ignore_errors=True)
+        shutil.rmtree(cfg.state_dir / "registry", ignore_errors=True)
         pki.ensure_pki(cfg.pki_dir)
         self._write_files()
         for comp in COMPONENTS:
+            if comp.skip_if and comp.skip_if(cfg):
+                say(f"{comp.name}: already running (not ours, left alone)")
+                continue
             say(f"starting {comp.name}")
             _spawn(cfg, comp)
             deadline = time.monotonic() + comp.timeout
@@ -279,6 +310,13 @@ class LocalCloud:
             "users": [{"name": "apiserver", "user": {}}],
             "contexts": [{"name": "webhook", "context": {"cluster": "eks-authenticator", "user": "apiserver"}}],
             "current-context": "webhook",
+        }))
+        (cfg.state_dir / "registry").mkdir(exist_ok=True)
+        _registry_config(cfg).write_text(yaml.safe_dump({
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(cfg.state_dir / "registry")}, "delete": {"enabled": True}},
+            "http": {"addr": f"{cfg.host}:{cfg.registry_port}", "headers": {"X-Content-Type-Options": ["nosniff"]}},
         }))
         (cfg.state_dir / "env").write_text("".join(f"export {k}={v}\n" for k, v in cfg.env().items()))
 

@@ -4,6 +4,10 @@
 #
 #   tests/localcloud/images/build-airflow-base.sh [--force|--relock]
 #
+#   --force   rebuild the image (docker build --no-cache; the rootfs stays cached)
+#   --relock  like --force, but let pip resolve freely and rewrite
+#             airflow-base/constraints.txt from the result
+#
 # Steps, each cached:
 #   1. Debian bookworm minbase rootfs with debootstrap, from the Debian mirror
 #      this machine is configured with (read from
@@ -82,7 +86,8 @@ KEY="$(inputs_key)"
 TARBALL="$IMG_CACHE/airflow-stand-in-3.3.2-$KEY.tar"
 mkdir -p "$IMG_CACHE"
 
-save_tarball() {
+save_tarball() {  # --fresh: the image was just built, replace any tarball of the same key
+  [[ "${1:-}" == "--fresh" ]] && rm -f "$TARBALL"
   if [[ ! -f "$TARBALL" ]]; then
     log "saving $IMAGE to $TARBALL (for fast docker load on a fresh daemon)"
     docker save -o "$TARBALL.tmp" "$IMAGE" && mv "$TARBALL.tmp" "$TARBALL"
@@ -188,11 +193,13 @@ extra_ca_files | while read -r f; do cp "$f" "$CTX/extra-ca/"; done
 
 log "docker build $IMAGE (pip installs Airflow inside; several minutes on 2 cores)"
 start=$SECONDS
-docker build --pull=false --force-rm \
+no_cache=()
+[[ $FORCE == 1 ]] && no_cache=(--no-cache)   # --force/--relock: really rebuild the Airflow layers
+docker build --pull=false --force-rm "${no_cache[@]}" \
   --build-arg "BASE_IMAGE=$BASE_IMAGE" \
   --label "io.spotflow.inputs=$KEY" \
   -t "$IMAGE" "$CTX" 2>&1 \
-  | grep --line-buffered -vE "^ ?(WARNING: Location 'file:|Requirement already satisfied)|DEPRECATED|BuildKit|buildx|environment-variable\.|^[[:space:]]*$" \
+  | grep --line-buffered -vE "^ ?(WARNING: Location 'file:|Requirement already satisfied|  Downloading |Get:[0-9]|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers)|DEPRECATED|BuildKit|buildx|environment-variable\.|^[[:space:]]*$" \
   | sed -u 's/^/    /' >&2 \
   || die "docker build failed"
 log "image built in $((SECONDS - start))s"
@@ -213,5 +220,5 @@ if [[ $RELOCK == 1 ]]; then
   TARBALL="$IMG_CACHE/airflow-stand-in-3.3.2-$KEY.tar"
   echo "FROM $IMAGE" | docker build -q --label "io.spotflow.inputs=$KEY" -t "$IMAGE" - >/dev/null 2>&1 || die "relabel failed"
 fi
-save_tarball
+save_tarball --fresh
 log "done in $((SECONDS - T0))s: $IMAGE (inputs $KEY)"
