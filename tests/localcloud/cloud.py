@@ -337,7 +337,9 @@ class LocalCloud:
                 stopped.append(comp.name)
         if not quiet:
             say(f"stopped: {', '.join(stopped) or 'nothing was running'}")
-            left = _listening(self.cfg)
+            deadline = time.monotonic() + 5
+            while (left := _listening(self.cfg)) and time.monotonic() < deadline:
+                time.sleep(0.2)
             if left:
                 raise LocalCloudError(f"ports still listening after down: {left}")
         return stopped
