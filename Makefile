@@ -1,0 +1,71 @@
+# Spotflow: Apache Airflow on Amazon EKS with workers on EC2 Spot.
+#
+#   make site    the main job: local cloud up, site.yml, verify.yml, summary
+#   make test    every test: lint, unit, local cloud, modules, molecule, end-to-end
+#
+# Both do all set-up themselves (Debian packages, .venv, collections, the
+# Kubernetes control plane build and the Airflow base image, all cached).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+# every target that talks to the local cloud gets its environment
+WITH_CLOUD := scripts/with-localcloud.sh
+INVENTORY ?= inventories/local
+
+.PHONY: help bootstrap images up down status site verify teardown drill test lint unit bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: ## Debian packages, Python venv, collections, control plane build (idempotent)
+	@bash scripts/bootstrap.sh
+
+images: bootstrap ## the local stand-in for apache/airflow:3.3.2 (cached; needs dockerd: make up)
+	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
+
+up: bootstrap ## start the local cloud (idempotent)
+	@$(PY) -m tests.localcloud up
+
+down: ## stop the local cloud (exactly the processes it started)
+	@$(PY) -m tests.localcloud down
+
+status: ## show the local cloud's processes
+	@$(PY) -m tests.localcloud status
+
+site: up images ## MAIN JOB: site.yml then verify.yml against the local cloud
+	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/verify.yml
+
+verify: ## verify.yml against the inventory
+	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/verify.yml
+
+drill: ## the Spot interruption drill
+	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/spot_interruption_drill.yml
+
+teardown: ## teardown.yml (asks for confirmation)
+	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
+
+lint: bootstrap ## ansible-lint (production profile), module docs render
+	@$(VENV)/bin/ansible-lint --offline
+	@for m in $$(ls collections/ansible_collections/spotflow/eks/plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
+	  $(VENV)/bin/ansible-doc spotflow.eks.$$m >/dev/null || { echo "ansible-doc spotflow.eks.$$m failed"; exit 1; }; done
+	@for l in eks_token k8s_auth; do $(VENV)/bin/ansible-doc -t lookup spotflow.eks.$$l >/dev/null; done
+	@echo "lint: ok"
+
+unit: bootstrap ## unit tests only
+	@$(PY) -m pytest tests/unit
+
+test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, integration, molecule, e2e, Airflow DAGs
+	@$(PY) -m tests.localcloud up
+	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
+	@status=0; $(WITH_CLOUD) $(PY) -m pytest tests || status=$$?; \
+	  $(PY) -m tests.localcloud down || true; exit $$status
+
+bench: up images ## measure site.yml against the local cloud with AWS-like latencies
+	@$(PY) scripts/benchmark.py
+
+clean: down ## remove the local cloud's state (caches in ~/.cache/spotflow stay)
+	@rm -rf .localcloud
