@@ -21,7 +21,7 @@
 #      io.spotflow.stand-in=true and io.spotflow.inputs=<hash>.
 #      Without constraints.txt (or with --relock) pip resolves freely and the
 #      result is written to airflow-base/constraints.txt: commit it.
-#   3. `docker save` of the result into $CACHE/images/, keyed by the hash of
+#   3. `docker save` of the result (and the base tag) into $CACHE/images/, keyed by the hash of
 #      the build inputs, so a fresh docker daemon `docker load`s it in seconds.
 # If apache/airflow:3.3.2 already exists with our label and the same input
 # hash, nothing is done.  A real (non stand-in) apache/airflow:3.3.2 is never
@@ -83,15 +83,18 @@ label_of() {  # image label -> value ("" when image or label missing)
 }
 
 KEY="$(inputs_key)"
-TARBALL="$IMG_CACHE/airflow-stand-in-3.3.2-$KEY.tar"
+TARBALL="$IMG_CACHE/spotflow-stand-in-3.3.2-$KEY.tar"
 mkdir -p "$IMG_CACHE"
 
 save_tarball() {  # --fresh: the image was just built, replace any tarball of the same key
   [[ "${1:-}" == "--fresh" ]] && rm -f "$TARBALL"
   if [[ ! -f "$TARBALL" ]]; then
     log "saving $IMAGE to $TARBALL (for fast docker load on a fresh daemon)"
-    docker save -o "$TARBALL.tmp" "$IMAGE" && mv "$TARBALL.tmp" "$TARBALL"
-    find "$IMG_CACHE" -maxdepth 1 -name 'airflow-stand-in-3.3.2-*.tar' ! -name "$(basename "$TARBALL")" -delete
+    # The base tag rides along (its layers are shared): a load restores both.
+    local tags=("$IMAGE")
+    docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && tags+=("$BASE_IMAGE")
+    docker save -o "$TARBALL.tmp" "${tags[@]}" && mv "$TARBALL.tmp" "$TARBALL"
+    find "$IMG_CACHE" -maxdepth 1 -name '*-stand-in-3.3.2-*.tar' ! -name "$(basename "$TARBALL")" -delete
   fi
 }
 
@@ -217,7 +220,7 @@ if [[ $RELOCK == 1 ]]; then
   # the key that now includes them, so the next run finds it up to date.
   RELOCK=0
   KEY="$(inputs_key)"
-  TARBALL="$IMG_CACHE/airflow-stand-in-3.3.2-$KEY.tar"
+  TARBALL="$IMG_CACHE/spotflow-stand-in-3.3.2-$KEY.tar"
   echo "FROM $IMAGE" | docker build -q --label "io.spotflow.inputs=$KEY" -t "$IMAGE" - >/dev/null 2>&1 || die "relabel failed"
 fi
 save_tarball --fresh
