@@ -342,6 +342,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_PORT_BASE", "25000")
+    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_LATENCY", '{"eks_cluster": 3, "rds_instance": 3}')
     cfg = Config()
     cloud = LocalCloud(cfg)
     cloud.up()
@@ -352,6 +353,15 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         cloud.up()  # already up: nothing restarted
         assert time.monotonic() - t0 < 5
         assert cloud.status() == pids
+
+        # injected latency: CREATING for the configured seconds, then ACTIVE
+        from tests.localcloud.testing import Handle
+
+        h = Handle(cloud)
+        assert h.ensure_cluster("slow")["status"] == "CREATING"
+        assert h.boto3("eks").describe_cluster(name="slow")["cluster"]["status"] == "CREATING"
+        h.boto3("eks").get_waiter("cluster_active").wait(name="slow", WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+        assert time.monotonic() - t0 >= 3
     finally:
         cloud.down()
     for name, pid in pids.items():
