@@ -366,6 +366,8 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         cloud.down()
     for name, pid in pids.items():
         assert running_pid(cfg, name) is None
+        if not isinstance(pid, int):  # a dockerd that was running before is not ours
+            continue
         try:
             import os
 
