@@ -66,10 +66,16 @@ else
   else
     log "resolving requirements freshly (no lock, or --relock)"
   fi
+  set +e
   "$VENV/bin/python" -m pip install --progress-bar off \
     -r "$REQ_IN" -r "$IMAGE_REQ" "${constraint[@]}" 2>&1 \
-    | grep --line-buffered -E '^(Collecting|Successfully|ERROR|WARNING)' \
-    | grep --line-buffered -v "WARNING: Location 'file:" | sed -u 's/^/    /' >&2 || true
+    | grep --line-buffered -vE "^ *(WARNING: Location 'file:|Requirement already satisfied|Downloading|Using cached|Obtaining|\[notice\])" \
+    | sed -u 's/^/    /' >&2
+  pip_rc=${PIPESTATUS[0]}
+  set -e
+  if [[ $pip_rc != 0 ]]; then
+    log "pip install failed (exit $pip_rc); removing the half-built venv"; rm -rf "$VENV"; exit 1
+  fi
   "$VENV/bin/python" -c "import airflow, sys; assert airflow.__version__ == '$AIRFLOW_VERSION', airflow.__version__" \
     || { log "Airflow $AIRFLOW_VERSION is not importable in the venv; see pip output above"; rm -rf "$VENV"; exit 1; }
   if [[ $RELOCK == 1 || ! -f "$LOCK" ]]; then
