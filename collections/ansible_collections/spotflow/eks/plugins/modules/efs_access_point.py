@@ -24,7 +24,7 @@ description:
     O(replace_on_change=true). Then it deletes the access point and creates a new
     one, which gets a new ID.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   state:
     description:

@@ -20,7 +20,7 @@ description:
     role or configuration values differ from the options. Options left out are not
     managed.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   state:
     description:

@@ -28,7 +28,7 @@ description:
   - Options left out are not managed. For example without O(labels) the labels stay
     as they are, and O(labels={}) removes them all.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   state:
     description:

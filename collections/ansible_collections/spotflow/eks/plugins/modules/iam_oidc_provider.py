@@ -20,7 +20,7 @@ description:
   - Client IDs (audiences), thumbprints and tags of an existing provider are
     updated in place.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   state:
     description:
@@ -57,7 +57,7 @@ options:
     elements: str
     aliases: [thumbprint_list]
 notes:
-  - IAM is synchronous, so there is no O(wait). IAM is eventually consistent, so a role
+  - IAM is synchronous, so there is nothing to wait for. IAM is eventually consistent, so a role
     that trusts the new provider may need some seconds before C(AssumeRoleWithWebIdentity) works.
   - Member of the action group C(spotflow.eks.aws).
 extends_documentation_fragment:
