@@ -58,11 +58,10 @@ class _Module:
 
 def test_stale_resource_version_is_refused(localcloud, run):
     """The precondition the module relies on: a patch carrying an old resourceVersion gets 409."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
     from ansible_collections.spotflow.eks.plugins.module_utils.k8s import call_json
     from ansible_collections.spotflow.eks.plugins.modules import node_taint
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
 
     v1 = client.CoreV1Api(localcloud.k8s())
     name = run["od_nodes"][0]
@@ -76,10 +75,9 @@ def test_stale_resource_version_is_refused(localcloud, run):
 
 def test_conflict_is_retried_and_the_other_write_kept(localcloud, run):
     """A taint another client adds between our read and our write survives, and ours lands too."""
-    from kubernetes import client
-
     from ansible_collections.spotflow.eks.plugins.module_utils.k8s import call_json
     from ansible_collections.spotflow.eks.plugins.modules import node_taint
+    from kubernetes import client
 
     v1 = client.CoreV1Api(localcloud.k8s())
     other = client.CoreV1Api(localcloud.k8s())

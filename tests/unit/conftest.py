@@ -14,9 +14,8 @@ import json
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from kubernetes.client.exceptions import ApiException
-
 from ansible_collections.spotflow.eks.plugins.module_utils.placement import matches, parse_selector
+from kubernetes.client.exceptions import ApiException
 
 AUTH = {"host": "https://127.0.0.1:6443", "api_key": "k8s-aws-v1.secret-token", "ca_cert": "/nonexistent/ca.crt"}
 

@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import kubernetes
 import pytest
 import yaml
-
 from ansible_collections.spotflow.eks.plugins.module_utils import k8s
 
 
@@ -87,7 +86,9 @@ def test_env_fallbacks(monkeypatch):
     }
 
 
-@pytest.mark.parametrize("value, expected", [("true", True), ("1", True), ("yes", True), ("False", False), ("0", False), ("no", False)])
+@pytest.mark.parametrize(
+    "value, expected", [("true", True), ("1", True), ("yes", True), ("False", False), ("0", False), ("no", False)]
+)
 def test_env_bool(monkeypatch, value, expected):
     monkeypatch.setenv("K8S_AUTH_VALIDATE_CERTS", value)
     assert k8s.auth_settings({})["validate_certs"] is expected

@@ -102,14 +102,10 @@ def compare_options(spec, doc_options, path=""):
         if bool(arg.get("required")) != bool(doc.get("required")):
             problems.append("{0}: required={1} in argument_spec, {2} documented".format(
                 where, bool(arg.get("required")), bool(doc.get("required"))))
-        if arg.get("default") != doc.get("default"):
-            problems.append("{0}: default {1!r} in argument_spec, {2!r} documented".format(where, arg.get("default"), doc.get("default")))
-        if _norm_list(arg.get("choices")) != _norm_list(doc.get("choices")):
-            problems.append("{0}: choices {1!r} in argument_spec, {2!r} documented".format(where, arg.get("choices"), doc.get("choices")))
-        if _norm_list(arg.get("aliases")) != _norm_list(doc.get("aliases")):
-            problems.append("{0}: aliases {1!r} in argument_spec, {2!r} documented".format(where, arg.get("aliases"), doc.get("aliases")))
-        if arg.get("elements") != doc.get("elements"):
-            problems.append("{0}: elements {1!r} in argument_spec, {2!r} documented".format(where, arg.get("elements"), doc.get("elements")))
+        for key, norm in (("default", None), ("choices", _norm_list), ("aliases", _norm_list), ("elements", None)):
+            ours, theirs = arg.get(key), doc.get(key)
+            if (norm(ours) != norm(theirs)) if norm else (ours != theirs):
+                problems.append("{0}: {1} {2!r} in argument_spec, {3!r} documented".format(where, key, ours, theirs))
         if arg.get("options") or doc.get("suboptions"):
             problems.extend(compare_options(arg.get("options") or {}, doc.get("suboptions"), where + "."))
     return problems

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from ansible_collections.spotflow.eks.plugins.module_utils import k8s
 from ansible_collections.spotflow.eks.plugins.modules import node_taint
 
@@ -99,7 +98,8 @@ def test_update_value_in_place(api, run, check_mode):
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_absent(api, run, check_mode):
     run(node_taint, args())
-    result = run(node_taint, args(state="absent", taints=[{"key": "spotInstance", "value": "ignored", "effect": "PreferNoSchedule"}]),
+    ignored_value = {"key": "spotInstance", "value": "ignored", "effect": "PreferNoSchedule"}
+    result = run(node_taint, args(state="absent", taints=[ignored_value]),
                  check_mode=check_mode)
     assert result["changed"] is True
     assert [n["taints_after"] for n in result["nodes"]] == [[], [OTHER]]
@@ -164,7 +164,8 @@ def test_api_error_message(api, run, api_exception):
     api.errors["patch_node"] = api_exception(403, "Forbidden", 'nodes "spot-a" is forbidden: User "x" cannot patch resource')
     result = run(node_taint, args(name="spot-a", label_selectors=None))
     assert result.rc == 1
-    assert result["msg"] == "Failed to patch node 'spot-a': 403 Forbidden: nodes \"spot-a\" is forbidden: User \"x\" cannot patch resource"
+    assert result["msg"] == ("Failed to patch node 'spot-a': 403 Forbidden: "
+                             'nodes "spot-a" is forbidden: User "x" cannot patch resource')
     assert result["status"] == 403
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.spotflow.eks.plugins.module_utils.placement import (
     Requirement,
     SelectorError,
@@ -260,6 +259,9 @@ def test_violations_sorted_by_namespace_and_name():
 
 
 def test_pending_reason_variants():
-    assert pending_reason({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}) == "Unschedulable"
-    assert pending_reason({"status": {"conditions": [{"type": "PodScheduled", "status": "True"}]}}).startswith("not scheduled yet")
+    def with_condition(**condition):
+        return {"status": {"conditions": [dict(type="PodScheduled", **condition)]}}
+
+    assert pending_reason(with_condition(status="False", reason="Unschedulable")) == "Unschedulable"
+    assert pending_reason(with_condition(status="True")).startswith("not scheduled yet")
     assert pending_reason({}).startswith("not scheduled yet")

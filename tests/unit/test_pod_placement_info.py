@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.spotflow.eks.plugins.modules import pod_placement_info
 
 AUTH = {"host": "https://127.0.0.1:6443", "api_key": "k8s-aws-v1.secret-token", "ca_cert": "/nonexistent/ca.crt"}
@@ -175,7 +174,8 @@ def test_api_error(api, run, api_exception):
         (dict(pools={"spot": ["a b"]}), "pools.spot: invalid label selector 'a b'"),
         (dict(pools={"spot": []}), "pools.spot needs at least one label selector"),
         (dict(pools={"spot": [1]}), "pools.spot must be a list of label selector strings"),
-        (dict(expect=[{"label_selectors": ["a"], "pool": "gpu"}]), "expect[0].pool 'gpu' is not a pool; pools are: spot, on_demand"),
+        (dict(expect=[{"label_selectors": ["a"], "pool": "gpu"}]),
+         "expect[0].pool 'gpu' is not a pool; pools are: spot, on_demand"),
         (dict(pools=None, expect=[{"label_selectors": ["a"], "pool": "gpu"}]), "pools are: (none, set pools)"),
         (dict(expect=[{"label_selectors": ["a in"], "pool": "spot"}]), "expect[0].label_selectors: invalid label selector"),
         (dict(expect=[{"pool": "spot"}]), "missing required arguments: label_selectors"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.spotflow.eks.plugins.module_utils.taints import (
     compute_taints,
     format_taint,
@@ -110,13 +109,15 @@ def test_replace_with_empty_list_clears():
 
 
 def test_replace_updates_values_in_place():
-    taints, changed = compute_taints([DEDICATED, SPOT], [dict(SPOT, value="no"), {"key": "n", "effect": "NoSchedule"}], replace=True)
+    desired = [dict(SPOT, value="no"), {"key": "n", "effect": "NoSchedule"}]
+    taints, changed = compute_taints([DEDICATED, SPOT], desired, replace=True)
     assert changed
     assert taints == [dict(SPOT, value="no"), {"key": "n", "effect": "NoSchedule"}]
 
 
 def test_absent_matches_key_and_effect_ignoring_value():
-    taints, changed = compute_taints([DEDICATED, SPOT], [{"key": "spotInstance", "value": "other", "effect": "PreferNoSchedule"}], state="absent")
+    other_value = {"key": "spotInstance", "value": "other", "effect": "PreferNoSchedule"}
+    taints, changed = compute_taints([DEDICATED, SPOT], [other_value], state="absent")
     assert changed
     assert taints == [DEDICATED]
 
