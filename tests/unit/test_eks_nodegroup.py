@@ -638,3 +638,12 @@ def test_wait_timeout_reports_status_and_health(monkeypatch, capsys):
     assert "nodegroup status is CREATING" in result["msg"] and "subnet full" in result["msg"]
     assert sleeps and all(s == 15 for s in sleeps)
     assert client.calls == []
+
+
+def test_short_timeout_is_not_overslept(monkeypatch, capsys):
+    client = FakeEKS([described(status="UPDATING")])
+    sleeps = []
+    monkeypatch.setattr(botocore.waiter.time, "sleep", sleeps.append)
+    result = run(module_args(labels={"x": "y"}, wait_timeout=4), client, monkeypatch, capsys)
+    assert "timed out after 4 seconds" in result["msg"]
+    assert sleeps == [4]

@@ -172,8 +172,9 @@ def wait_for(module, client, service, waiter_name, what, wait_timeout=None, dela
     the module's ``wait_timeout`` option.
     """
     waiter = get_waiter(client, service, waiter_name)
-    delay = delay or waiter.config.delay
     timeout = wait_timeout if wait_timeout is not None else module.params.get("wait_timeout")
+    # never sleep past the timeout: a short timeout polls more often
+    delay = max(1, min(delay or waiter.config.delay, int(timeout)))
     attempts = max(1, int(math.ceil(float(timeout) / delay))) + 1
     try:
         waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **params)
