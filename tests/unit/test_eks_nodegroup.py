@@ -647,3 +647,28 @@ def test_short_timeout_is_not_overslept(monkeypatch, capsys):
     result = run(module_args(labels={"x": "y"}, wait_timeout=4), client, monkeypatch, capsys)
     assert "timed out after 4 seconds" in result["msg"]
     assert sleeps == [4]
+
+
+def test_busy_nodegroup_is_settled_before_the_update(monkeypatch, capsys):
+    client = FakeEKS([described(status="UPDATING")])
+    polls = []
+    original = client.describe_nodegroup
+
+    def describe(clusterName, nodegroupName, aws_retry=False):
+        polls.append(nodegroupName)
+        answer = original(clusterName, nodegroupName)
+        client.nodegroups[nodegroupName]["status"] = "ACTIVE"  # done after the first look
+        return answer
+
+    monkeypatch.setattr(client, "describe_nodegroup", describe)
+    monkeypatch.setattr(botocore.waiter.time, "sleep", lambda s: None)
+    result = run(module_args(labels={"x": "y"}), client, monkeypatch, capsys)
+    assert result["changed"] is True
+    assert client.mutations() == ["update_nodegroup_config"]
+    assert len(polls) >= 3  # get, waiter poll(s), get again
+
+
+def test_yaml_boolean_taint_value_becomes_lowercase_string(monkeypatch, capsys):
+    client = FakeEKS()
+    run(module_args(taints=[{"key": "spot", "value": True, "effect": "NoSchedule"}]), client, monkeypatch, capsys)
+    assert client.calls[0][1]["taints"] == [{"key": "spot", "value": "true", "effect": "NO_SCHEDULE"}]

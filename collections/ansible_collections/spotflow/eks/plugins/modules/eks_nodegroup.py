@@ -131,8 +131,9 @@ options:
         type: str
         required: true
       value:
-        description: Taint value (optional).
-        type: str
+        description:
+          - Taint value (optional). A string. YAML booleans become V(true)/V(false).
+        type: raw
       effect:
         description:
           - V(NO_SCHEDULE), V(NO_EXECUTE) or V(PREFER_NO_SCHEDULE). The Kubernetes
@@ -482,16 +483,29 @@ class NodegroupManager:
                 nodegroup=to_result(nodegroup),
             )
 
-        try:
-            replacements = replacement_changes(nodegroup, self.params)
-            payload = config_update(nodegroup, self.params)
-            version_update = launch_template_version_update(nodegroup, self.params)
-        except NodegroupSpecError as e:
-            self.fail_spec(e)
+        replacements, payload, version_update = self.changes(nodegroup)
+        if nodegroup["status"] in BUSY_STATES and (payload or version_update) and not self.module.check_mode:
+            # EKS refuses updates while the node group is CREATING or UPDATING:
+            # wait, then work out the changes again from what it became.
+            nodegroup = self.settle(nodegroup)
+            if nodegroup is None:
+                return self.present_create()
+            replacements, payload, version_update = self.changes(nodegroup)
 
         if replacements:
             return self.present_replace(nodegroup, replacements)
         return self.present_update(nodegroup, payload, version_update)
+
+    def changes(self, nodegroup):
+        """``(replacements, UpdateNodegroupConfig payload, UpdateNodegroupVersion launchTemplate)``."""
+        try:
+            return (
+                replacement_changes(nodegroup, self.params),
+                config_update(nodegroup, self.params),
+                launch_template_version_update(nodegroup, self.params),
+            )
+        except NodegroupSpecError as e:
+            self.fail_spec(e)
 
     def present_create(self):
         try:
@@ -544,8 +558,6 @@ class NodegroupManager:
             return dict(result, nodegroup=to_result(after))
 
         wait = self.params["wait"]
-        if payload or version_update:
-            nodegroup = self.settle(nodegroup)
         if payload:
             try:
                 update = self.client.update_nodegroup_config(aws_retry=True, **dict(self.ids, **payload))["update"]
@@ -620,7 +632,7 @@ def main():
             elements="dict",
             options=dict(
                 key=dict(type="str", required=True, no_log=False),
-                value=dict(type="str"),
+                value=dict(type="raw"),
                 effect=dict(type="str", required=True),
             ),
         ),
