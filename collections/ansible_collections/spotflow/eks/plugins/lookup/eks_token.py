@@ -4,7 +4,8 @@
 
 DOCUMENTATION = r"""
 name: eks_token
-author: Spotflow maintainers
+author:
+  - Spotflow maintainers (@spotflow)
 short_description: Make an Amazon EKS bearer token from AWS credentials
 version_added: 0.1.0
 description:

@@ -23,7 +23,7 @@ description:
     reports C(changed) when it runs one; in check mode it only validates the
     input and resolves nothing.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   description:
     description: Description of the experiment template.
@@ -70,8 +70,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -200,8 +202,8 @@ def main():
     result = dict(changed=True, experiment=camel_dict_to_snake_dict(experiment, ignore_list=["tags"]),
                   status=status, template_id=template["id"])
     if p["wait"] and p["fail_on_failed"] and status != "completed":
-        module.fail_json(msg="FIS experiment {0} ended {1}: {2}".format(experiment["id"], status,
-                                                                       experiment["state"].get("reason")), **result)
+        reason = experiment["state"].get("reason")
+        module.fail_json(msg="FIS experiment {0} ended {1}: {2}".format(experiment["id"], status, reason), **result)
     module.exit_json(**result)
 
 
