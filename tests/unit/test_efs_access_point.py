@@ -7,21 +7,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import pathlib
-import sys
 
+import botocore.waiter
 import pytest
-
-COLLECTIONS = pathlib.Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-import botocore.waiter  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.spotflow.eks.plugins.modules import efs_access_point as efs  # noqa: E402
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.spotflow.eks.plugins.modules import efs_access_point as efs
+from botocore.exceptions import ClientError
 
 FS = "fs-0123456789abcdef0"
 
@@ -76,13 +68,18 @@ def test_normalize_path(path, expected):
     "overrides, fields",
     [
         ({}, []),
-        ({"root_directory": {"path": "/airflow/dags/", "creation_info": {"owner_uid": 50000, "owner_gid": 0, "permissions": "775"}}}, []),
+        (
+            {"root_directory": {"path": "/airflow/dags/",
+                                "creation_info": {"owner_uid": 50000, "owner_gid": 0, "permissions": "775"}}},
+            [],
+        ),
         ({"posix_user": None, "root_directory": None}, []),  # not managed
         ({"posix_user": {"uid": 1000, "gid": 0}}, ["posix_user"]),
         ({"posix_user": {"uid": 50000, "gid": 0, "secondary_gids": [5]}}, ["posix_user"]),
         ({"root_directory": {"path": "/airflow/logs", "creation_info": None}}, ["root_directory.path"]),
         (
-            {"root_directory": {"path": "/airflow/dags", "creation_info": {"owner_uid": 50000, "owner_gid": 0, "permissions": "0755"}}},
+            {"root_directory": {"path": "/airflow/dags",
+                                "creation_info": {"owner_uid": 50000, "owner_gid": 0, "permissions": "0755"}}},
             ["root_directory.creation_info"],
         ),
     ],
@@ -93,7 +90,8 @@ def test_replacement_changes(overrides, fields):
 
 def test_secondary_gids_compare_as_a_set():
     ap = described(PosixUser={"Uid": 1, "Gid": 2, "SecondaryGids": [7, 5]})
-    assert efs.replacement_changes(ap, params(posix_user={"uid": 1, "gid": 2, "secondary_gids": [5, 7, 5]}, root_directory=None)) == []
+    wanted = params(posix_user={"uid": 1, "gid": 2, "secondary_gids": [5, 7, 5]}, root_directory=None)
+    assert efs.replacement_changes(ap, wanted) == []
 
 
 def test_choose_prefers_matching_path_and_refuses_ambiguity():
@@ -256,7 +254,9 @@ def test_immutable_change_fails_or_replaces(monkeypatch, capsys, check_mode):
     result = run(changed_user, client, monkeypatch, capsys, check_mode=check_mode)
     assert result["failed"] is True
     assert "EFS cannot change posix_user" in result["msg"] and "fsap-1" in result["msg"]
-    assert result["replacements"] == [{"field": "posix_user", "current": {"uid": 50000, "gid": 0}, "desired": {"uid": 1000, "gid": 0}}]
+    assert result["replacements"] == [
+        {"field": "posix_user", "current": {"uid": 50000, "gid": 0}, "desired": {"uid": 1000, "gid": 0}}
+    ]
     assert client.calls == []
 
     result = run(dict(changed_user, replace_on_change=True), client, monkeypatch, capsys, check_mode=check_mode)
@@ -271,7 +271,8 @@ def test_immutable_change_fails_or_replaces(monkeypatch, capsys, check_mode):
 def test_unquoted_permissions_fail_before_any_call(monkeypatch, capsys):
     client = FakeEFS()
     result = run(
-        args(root_directory={"path": "/x", "creation_info": {"owner_uid": 1, "owner_gid": 1, "permissions": 493}}), client, monkeypatch, capsys
+        args(root_directory={"path": "/x", "creation_info": {"owner_uid": 1, "owner_gid": 1, "permissions": 493}}),
+        client, monkeypatch, capsys,
     )
     assert result["failed"] is True and "quoted octal string" in result["msg"]
     assert client.calls == []

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import pathlib
-import sys
 
 import pytest
-
-COLLECTIONS = pathlib.Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.spotflow.eks.plugins.modules import eks_addon  # noqa: E402
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.spotflow.eks.plugins.modules import eks_addon
+from botocore.exceptions import ClientError
 
 ROLE = "arn:aws:iam::123456789012:role/efs-csi"
 VERSIONS = [
@@ -86,7 +78,10 @@ def current_addon(**overrides):
         # same data, other spelling (YAML text, dict): no change
         ({"configuration_values": "controller:\n  replicaCount: 1"}, {}),
         ({"configuration_values": {"controller": {"replicaCount": 1}}}, {}),
-        ({"configuration_values": {"controller": {"replicaCount": 2}}}, {"configurationValues": '{"controller":{"replicaCount":2}}'}),
+        (
+            {"configuration_values": {"controller": {"replicaCount": 2}}},
+            {"configurationValues": '{"controller":{"replicaCount":2}}'},
+        ),
         ({"configuration_values": {}}, {"configurationValues": "{}"}),
     ],
 )
@@ -283,7 +278,8 @@ def test_bad_configuration_fails_before_any_call(monkeypatch, capsys):
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_absent(monkeypatch, capsys, check_mode):
     client = FakeEKS([current_addon()])
-    result = run({"cluster_name": "c1", "name": "aws-efs-csi-driver", "state": "absent", "preserve": True}, client, monkeypatch, capsys, check_mode=check_mode)
+    args = {"cluster_name": "c1", "name": "aws-efs-csi-driver", "state": "absent", "preserve": True}
+    result = run(args, client, monkeypatch, capsys, check_mode=check_mode)
     assert result["changed"] is True
     assert result["addon"] == {}
     if check_mode:
@@ -295,7 +291,8 @@ def test_absent(monkeypatch, capsys, check_mode):
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_absent_missing(monkeypatch, capsys, check_mode):
     client = FakeEKS()
-    result = run({"cluster_name": "c1", "name": "aws-efs-csi-driver", "state": "absent"}, client, monkeypatch, capsys, check_mode=check_mode)
+    args = {"cluster_name": "c1", "name": "aws-efs-csi-driver", "state": "absent"}
+    result = run(args, client, monkeypatch, capsys, check_mode=check_mode)
     assert result["changed"] is False
     assert client.calls == []
 

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import copy
 import json
-import pathlib
-import sys
 
+import botocore.waiter
 import pytest
-
-COLLECTIONS = pathlib.Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-import botocore.waiter  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.spotflow.eks.plugins.module_utils import aws  # noqa: E402
-from ansible_collections.spotflow.eks.plugins.module_utils import nodegroup as ng  # noqa: E402
-from ansible_collections.spotflow.eks.plugins.modules import eks_nodegroup  # noqa: E402
-
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.spotflow.eks.plugins.module_utils import aws
+from ansible_collections.spotflow.eks.plugins.module_utils import nodegroup as ng
+from ansible_collections.spotflow.eks.plugins.modules import eks_nodegroup
+from botocore.exceptions import ClientError
 
 # ---------------------------------------------------------------- taint effects and labels
 
@@ -551,7 +542,8 @@ def test_desired_size_drift_is_left_to_the_autoscaler(monkeypatch, capsys):
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_immutable_change_fails_with_the_fields(monkeypatch, capsys, check_mode):
     client = FakeEKS([described()])
-    result = run(module_args(instance_types=["m5.xlarge"], capacity_type="ON_DEMAND"), client, monkeypatch, capsys, check_mode=check_mode)
+    args = module_args(instance_types=["m5.xlarge"], capacity_type="ON_DEMAND")
+    result = run(args, client, monkeypatch, capsys, check_mode=check_mode)
     assert result["failed"] is True
     assert "instance_types, capacity_type" in result["msg"]
     assert "replace_on_change=true" in result["msg"]
@@ -562,7 +554,8 @@ def test_immutable_change_fails_with_the_fields(monkeypatch, capsys, check_mode)
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_replace_on_change(monkeypatch, capsys, check_mode):
     client = FakeEKS([described()])
-    result = run(module_args(instance_types=["m5.xlarge"], replace_on_change=True), client, monkeypatch, capsys, check_mode=check_mode)
+    args = module_args(instance_types=["m5.xlarge"], replace_on_change=True)
+    result = run(args, client, monkeypatch, capsys, check_mode=check_mode)
     assert result["changed"] is True and result["replaced"] is True
     assert result["diff"]["before"]["instance_types"] == ["m5.large", "m5a.large"]
     assert result["diff"]["after"]["instance_types"] == ["m5.xlarge"]
@@ -620,7 +613,8 @@ def test_absent_when_missing_is_not_changed(monkeypatch, capsys, check_mode):
 
 
 def test_create_failed_nodegroup_is_reported(monkeypatch, capsys):
-    broken = described(status="CREATE_FAILED", health={"issues": [{"code": "AsgInstanceLaunchFailures", "message": "no Spot capacity"}]})
+    issue = {"code": "AsgInstanceLaunchFailures", "message": "no Spot capacity"}
+    broken = described(status="CREATE_FAILED", health={"issues": [issue]})
     result = run(module_args(), FakeEKS([broken]), monkeypatch, capsys)
     assert result["failed"] is True
     assert "CREATE_FAILED" in result["msg"] and "no Spot capacity" in result["msg"]

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
-import pathlib
-import sys
 
 import pytest
-
-COLLECTIONS = pathlib.Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.spotflow.eks.plugins.modules import iam_oidc_provider as oidc  # noqa: E402
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.spotflow.eks.plugins.modules import iam_oidc_provider as oidc
+from botocore.exceptions import ClientError
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789"
 HOSTPATH = "oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789"
@@ -111,7 +103,12 @@ class FakeIAM:
 
 
 def existing(**overrides):
-    provider = {"Url": HOSTPATH, "ClientIDList": ["sts.amazonaws.com"], "ThumbprintList": [THUMB], "Tags": [{"Key": "team", "Value": "data"}]}
+    provider = {
+        "Url": HOSTPATH,
+        "ClientIDList": ["sts.amazonaws.com"],
+        "ThumbprintList": [THUMB],
+        "Tags": [{"Key": "team", "Value": "data"}],
+    }
     provider.update(overrides)
     return {ARN: provider}
 

@@ -287,7 +287,8 @@ def create_request(params):
     """CreateNodegroup's request body from the module options."""
     missing = [name for name in ("node_role", "subnets") if not params.get(name)]
     if missing:
-        raise NodegroupSpecError("{0} required to create a node group".format(" and ".join(missing) + (" are" if len(missing) > 1 else " is")))
+        verb = "are" if len(missing) > 1 else "is"
+        raise NodegroupSpecError("{0} {1} required to create a node group".format(" and ".join(missing), verb))
     request = {
         "clusterName": params["cluster_name"],
         "nodegroupName": params["name"],

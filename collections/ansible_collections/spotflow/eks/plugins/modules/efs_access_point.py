@@ -380,7 +380,9 @@ class AccessPointManager:
             paginator = self.client.get_paginator("describe_access_points")
             pages = paginator.paginate(FileSystemId=self.params["file_system_id"]).build_full_result()
         except (BotoCoreError, ClientError) as e:
-            self.module.fail_json_aws(e, msg="Failed to list the access points of file system {0}".format(self.params["file_system_id"]))
+            self.module.fail_json_aws(
+                e, msg="Failed to list the access points of file system {0}".format(self.params["file_system_id"])
+            )
         candidates = [
             ap
             for ap in pages.get("AccessPoints", [])

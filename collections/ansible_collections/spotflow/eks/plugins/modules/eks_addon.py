@@ -413,7 +413,8 @@ class AddonManager:
                 )
             if params["wait"]:
                 if update.get("status") == "InProgress":
-                    wait_for(self.module, self.client, "eks", "UpdateSuccessful", "update {0} of {1}".format(update["id"], self.what),
+                    what = "update {0} of {1}".format(update["id"], self.what)
+                    wait_for(self.module, self.client, "eks", "UpdateSuccessful", what,
                              name=self.cluster, addonName=self.name, updateId=update["id"])
                 self.wait("AddonActive")
         if to_set or to_unset:

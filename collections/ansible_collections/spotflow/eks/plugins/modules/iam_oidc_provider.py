@@ -271,7 +271,9 @@ class ProviderManager:
     def update(self, arn, provider):
         params = self.params
         to_add, to_remove = client_id_changes(provider.get("ClientIDList"), params["client_ids"])
-        new_thumbprints = params.get("thumbprints") if thumbprints_differ(provider.get("ThumbprintList"), params.get("thumbprints")) else None
+        new_thumbprints = None
+        if thumbprints_differ(provider.get("ThumbprintList"), params.get("thumbprints")):
+            new_thumbprints = params["thumbprints"]
         current_tags = boto3_tag_list_to_ansible_dict(provider.get("Tags") or [])
         to_set, to_unset = tag_changes(current_tags, params.get("tags"), params["purge_tags"])
         changed = bool(to_add or to_remove or new_thumbprints is not None or to_set or to_unset)
@@ -290,7 +292,9 @@ class ProviderManager:
         try:
             # Add before removing, so the provider never has no audience at all.
             for client_id in to_add:
-                self.client.add_client_id_to_open_id_connect_provider(aws_retry=True, OpenIDConnectProviderArn=arn, ClientID=client_id)
+                self.client.add_client_id_to_open_id_connect_provider(
+                    aws_retry=True, OpenIDConnectProviderArn=arn, ClientID=client_id
+                )
             for client_id in to_remove:
                 self.client.remove_client_id_from_open_id_connect_provider(
                     aws_retry=True, OpenIDConnectProviderArn=arn, ClientID=client_id
