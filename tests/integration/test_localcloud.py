@@ -292,11 +292,14 @@ def test_fis_spot_interruption_evicts_and_replaces(localcloud, pools):
 
 
 # --- moto fixes ----------------------------------------------------------------------------
-def test_efs_describe_tags(localcloud):
+def test_efs_legacy_tag_api(localcloud):
     efs = localcloud.boto3("efs")
     fs = efs.create_file_system(CreationToken=uuid.uuid4().hex, Encrypted=True, Tags=[{"Key": "Name", "Value": "lc"}])
     try:
         assert efs.describe_tags(FileSystemId=fs["FileSystemId"])["Tags"] == [{"Key": "Name", "Value": "lc"}]
+        efs.create_tags(FileSystemId=fs["FileSystemId"], Tags=[{"Key": "team", "Value": "data"}])
+        efs.delete_tags(FileSystemId=fs["FileSystemId"], TagKeys=["Name"])
+        assert efs.describe_tags(FileSystemId=fs["FileSystemId"])["Tags"] == [{"Key": "team", "Value": "data"}]
     finally:
         efs.delete_file_system(FileSystemId=fs["FileSystemId"])
 
@@ -309,6 +312,8 @@ def test_eks_addons(localcloud, cluster):
     a = eks.create_addon(clusterName=cluster, addonName="aws-efs-csi-driver",
                          serviceAccountRoleArn="arn:aws:iam::123456789012:role/efs-csi")["addon"]
     assert a["addonVersion"] == default[0] and a["status"] == "ACTIVE"
+    eks.tag_resource(resourceArn=a["addonArn"], tags={"team": "data"})
+    assert eks.list_tags_for_resource(resourceArn=a["addonArn"])["tags"] == {"team": "data"}
     assert eks.list_addons(clusterName=cluster)["addons"] == ["aws-efs-csi-driver"]
     upd = eks.update_addon(clusterName=cluster, addonName="aws-efs-csi-driver", addonVersion="v3.3.0-eksbuild.1")["update"]
     assert eks.describe_update(name=cluster, updateId=upd["id"], addonName="aws-efs-csi-driver")["update"]["status"] == "Successful"
@@ -316,6 +321,18 @@ def test_eks_addons(localcloud, cluster):
     eks.delete_addon(clusterName=cluster, addonName="aws-efs-csi-driver")
     with pytest.raises(eks.exceptions.ResourceNotFoundException):
         eks.describe_addon(clusterName=cluster, addonName="aws-efs-csi-driver")
+
+
+def test_oidc_provider_client_ids(localcloud):
+    iam = localcloud.boto3("iam")
+    arn = iam.create_open_id_connect_provider(Url=f"https://oidc.example/{uuid.uuid4().hex}", ClientIDList=["sts.amazonaws.com"],
+                                              ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    try:
+        iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="other")
+        iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="sts.amazonaws.com")
+        assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"] == ["other"]
+    finally:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
 
 
 def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
@@ -327,6 +344,10 @@ def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
     try:
         ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName="lc-uc")["nodegroup"]
         assert ng["updateConfig"] == {"maxUnavailable": 1}
+        eks.tag_resource(resourceArn=ng["nodegroupArn"], tags={"team": "data"})
+        eks.untag_resource(resourceArn=ng["nodegroupArn"], tagKeys=["team"])
+        eks.tag_resource(resourceArn=ng["nodegroupArn"], tags={"owner": "spotflow"})
+        assert eks.describe_nodegroup(clusterName=cluster, nodegroupName="lc-uc")["nodegroup"]["tags"] == {"owner": "spotflow"}
         asg = ng["resources"]["autoScalingGroups"][0]["name"]
         groups = localcloud.boto3("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[asg])["AutoScalingGroups"]
         tags = {t["Key"]: t["Value"] for t in groups[0]["Tags"]}

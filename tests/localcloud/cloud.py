@@ -256,7 +256,28 @@ class LocalCloud:
         return all(self.status().values()) and all(c.ready(self.cfg) for c in COMPONENTS)
 
     # --- up -----------------------------------------------------------------
+    def _locked(self):
+        """One up/down at a time per state dir (tests and people may race)."""
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def lock():
+            self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.cfg.state_dir / ".lock", "w") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
+        return lock()
+
     def up(self) -> None:
+        with self._locked():
+            self._up()
+
+    def _up(self) -> None:
         cfg = self.cfg
         if self.healthy():
             say("already up")
@@ -268,7 +289,7 @@ class LocalCloud:
                            check=True)
         # a partial cloud is stopped and started afresh: moto keeps no state,
         # so Kubernetes must not either
-        self.down(quiet=True)
+        self._down(quiet=True)
         busy = _listening(cfg)
         if busy:
             raise LocalCloudError(f"ports already in use on {cfg.host}: {busy} (another local cloud? set SPOTFLOW_LOCALCLOUD_PORT_BASE)")
@@ -287,10 +308,10 @@ class LocalCloud:
             while not comp.ready(cfg):
                 if running_pid(cfg, comp.name) is None:
                     tail = (cfg.log_dir / f"{comp.name}.log").read_text(errors="replace")[-3000:]
-                    self.down(quiet=True)
+                    self._down(quiet=True)
                     raise LocalCloudError(f"{comp.name} exited during start-up:\n{tail}")
                 if time.monotonic() > deadline:
-                    self.down(quiet=True)
+                    self._down(quiet=True)
                     raise LocalCloudError(f"{comp.name} not ready after {comp.timeout}s; see {cfg.log_dir}/{comp.name}.log")
                 time.sleep(0.2)
         self._wait_for_default_service_account()
@@ -331,6 +352,10 @@ class LocalCloud:
 
     # --- down ---------------------------------------------------------------
     def down(self, quiet: bool = False) -> list[str]:
+        with self._locked():
+            return self._down(quiet)
+
+    def _down(self, quiet: bool = False) -> list[str]:
         stopped = []
         for comp in reversed(COMPONENTS):
             if _stop(self.cfg, comp.name):

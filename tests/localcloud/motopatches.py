@@ -21,6 +21,8 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
    the local cloud's real registry (Debian's docker-registry), and ECR's image
    APIs report what that registry holds; deleting images or a repository
    (force) deletes them from the registry too.
+9. IAM: adding/removing client ids of an OIDC provider; EKS: tags on node
+   groups and add-ons.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def patch_efs_tags() -> None:
         return 200, {}, json.dumps({"Tags": tags})
 
     def create_tags(self):
-        self.efs_backend.tag_resource(_fs_id(self), self._get_param("Tags"))
+        tags = self._get_param("Tags") or []
+        self.efs_backend.tag_resource(_fs_id(self), {t["Key"]: t["Value"] for t in tags})
         return 204, {}, ""
 
     def delete_tags(self):
@@ -274,6 +277,7 @@ def patch_eks(cfg) -> None:
 
     # 5. add-ons
     _patch_eks_addons(eks_models, EKSBackend, EKSResponse)
+    _patch_eks_tagging(EKSBackend)
 
 
 class _CurrentResponse(threading.local):
@@ -368,6 +372,65 @@ def _delete_asg(backend, ng) -> None:
             _ec2(backend.account_id, backend.region_name).delete_launch_template(None, lt_id)
         except Exception as e:
             LOG.warning("launch template %s not deleted: %s", lt_id, e)
+
+
+def _patch_eks_tagging(EKSBackend) -> None:
+    """EKS tags node groups and add-ons by ARN too; moto only tags clusters."""
+
+    def tagged(backend, arn: str):
+        for cluster in backend.clusters.values():
+            if cluster.arn == arn:
+                return cluster.tags
+            for ng in cluster.nodegroups.values():
+                if ng.arn == arn:
+                    return ng.tags
+        for addons in backend.__dict__.get("spotflow_addons", {}).values():
+            for addon in addons.values():
+                if addon["addonArn"] == arn:
+                    return addon.setdefault("tags", {})
+        from moto.eks.exceptions import ResourceNotFoundException
+
+        raise ResourceNotFoundException(clusterName=None, nodegroupName=None, fargateProfileName=None,
+                                        addonName=None, message="Resource was not found")
+
+    def tag_resource(self, resource_arn, tags):
+        tagged(self, resource_arn).update(tags)
+
+    def untag_resource(self, resource_arn, tag_keys):
+        tags = tagged(self, resource_arn)
+        for key in tag_keys if isinstance(tag_keys, list) else [tag_keys]:
+            tags.pop(key, None)
+
+    def list_tags_for_resource(self, resource_arn):
+        return tagged(self, resource_arn)
+
+    EKSBackend.tag_resource = tag_resource
+    EKSBackend.untag_resource = untag_resource
+    EKSBackend.list_tags_for_resource = list_tags_for_resource
+
+
+# --------------------------------------------------------------------------
+# 9. IAM OIDC provider client ids (moto answers 500)
+def patch_iam_oidc() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.iam.responses import IamResponse
+
+    def add_client_id_to_open_id_connect_provider(self):
+        provider = self.backend.get_open_id_connect_provider(self._get_param("OpenIDConnectProviderArn"))
+        client_id = self._get_param("ClientID")
+        if client_id not in provider.client_id_list:
+            provider.client_id_list.append(client_id)
+        return EmptyResult()
+
+    def remove_client_id_from_open_id_connect_provider(self):
+        provider = self.backend.get_open_id_connect_provider(self._get_param("OpenIDConnectProviderArn"))
+        client_id = self._get_param("ClientID")
+        if client_id in provider.client_id_list:
+            provider.client_id_list.remove(client_id)
+        return EmptyResult()
+
+    IamResponse.add_client_id_to_open_id_connect_provider = add_client_id_to_open_id_connect_provider
+    IamResponse.remove_client_id_from_open_id_connect_provider = remove_client_id_from_open_id_connect_provider
 
 
 # --------------------------------------------------------------------------
@@ -723,6 +786,7 @@ def patch_ecr(cfg) -> None:
 
 
 def apply_all(cfg) -> None:
+    patch_iam_oidc()
     patch_ecr(cfg)
     patch_efs_tags()
     patch_eks(cfg)
