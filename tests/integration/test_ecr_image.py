@@ -54,7 +54,7 @@ def docker_ok() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not docker_ok(), reason="no Docker daemon (python -m tests.localcloud up starts one)")
+needs_docker = pytest.mark.skipif(not docker_ok(), reason="no Docker daemon (python -m tests.localcloud up starts one)")
 
 
 def registry_tags(localcloud, repository):
@@ -95,6 +95,7 @@ def repository(run_module):
     run_module("ecr_repository", dict(name=name, state="absent", force_absent=True))
 
 
+@needs_docker
 def test_build_push_skip_rebuild_and_teardown(localcloud, run_module, repository, context):
     args = dict(repository=repository, context=str(context), include=["Dockerfile", "data"], tag_prefix="t-")
 
@@ -139,6 +140,7 @@ def test_build_push_skip_rebuild_and_teardown(localcloud, run_module, repository
     assert run_module("ecr_repository", dict(name=repository, state="absent"))["_status"] == "SUCCESS"
 
 
+@needs_docker
 def test_unavailable_base_image_fails_clearly(run_module, repository, context):
     (context / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY data/ /data/\n")
     base = "127.0.0.1:9/spotflow/no-such-base:1"  # port 9 (discard): nothing answers
@@ -150,9 +152,55 @@ def test_unavailable_base_image_fails_clearly(run_module, repository, context):
         assert "build-airflow-base.sh" in result["msg"]
 
 
+@needs_docker
 def test_missing_repository(run_module, context):
     args = dict(repository="sfw-it-{0}/none".format(uuid.uuid4().hex[:8]), context=str(context))
     predicted = run_module("ecr_image_build", args, check=True)
     assert predicted["_status"] == "CHANGED" and predicted["repository_uri"] == "" and predicted["tag"]
     failed = run_module("ecr_image_build", args)
     assert failed["_status"] == "FAILED!" and "does not exist" in failed["msg"]
+
+
+# ---------------------------------------------------------------- the role's validation
+
+VALIDATION_PLAY = """---
+- name: ecr_image validation
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: ecr_image
+"""
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (dict(ecr_image_keep_images=0), "ecr_image_keep_images must be between 1 and 10000 (got 0)"),
+        (dict(ecr_image_repository_name="Spotflow/Bad Name"), "ecr_image_repository_name must be 2-256 characters"),
+        (dict(ecr_image_repository_name="spotflow//x"), "ecr_image_repository_name must be 2-256 characters"),
+        (dict(ecr_image_base_image=" "), "ecr_image_base_image must be a non-empty image reference"),
+        (dict(ecr_image_dockerfile="docker/Nope"), "docker/Nope does not exist or is not a file"),
+        (dict(ecr_image_kms_key="alias/x"), "ecr_image_kms_key is only allowed with ecr_image_encryption_type KMS"),
+        (dict(ecr_image_hash_length=8), "ecr_image_hash_length must be"),
+        (dict(ecr_image_context_include=["../etc"]), "ecr_image_context_include must be a non-empty list of paths inside"),
+        (dict(spotflow_region=None), "spotflow_region"),
+        (dict(ecr_image_state="gone"), "ecr_image_state"),
+    ],
+)
+def test_role_validation_stops_before_any_call(tmp_path, extra, message):
+    """Wrong inputs fail in validation. The AWS endpoint and the Docker host lead
+    nowhere, so a run that got past validation would fail differently."""
+    play = tmp_path / "play.yml"
+    play.write_text(VALIDATION_PLAY)
+    variables = dict(spotflow_cluster_name="val-ecr", spotflow_region="us-east-1", spotflow_aws_endpoint_url="http://127.0.0.1:9",
+                     spotflow_aws_access_key="x", spotflow_aws_secret_key="y", ecr_image_docker_host="tcp://127.0.0.1:9",
+                     ansible_connection="local", ansible_python_interpreter=sys.executable)
+    variables.update(extra)
+    variables = dict((k, v) for k, v in variables.items() if v is not None)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(play),
+                           "-e", json.dumps(variables)], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert message in " ".join(out.split()), out
+    assert "Ensure the ECR repository" not in out, "validation let the play reach the first API call:\n" + out
