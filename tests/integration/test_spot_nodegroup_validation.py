@@ -277,3 +277,26 @@ def test_replacement_refused_unless_allowed(localcloud, run, cluster):
         proc, _actions, out = run(_vars(cluster, subnets, spot_nodegroup_state="absent"), recorded=False)
         assert proc.returncode == 0, out[-4000:]
     assert _nodegroups(localcloud, cluster) == []
+
+
+def test_foreign_group_is_left_alone(localcloud, run, cluster):
+    """A node group of the same name without our tags is neither changed nor deleted."""
+    subnets = localcloud.vpc()["subnet_ids"]
+    name = f"{cluster}-spot"
+    eks = localcloud.boto3("eks")
+    eks.create_nodegroup(clusterName=cluster, nodegroupName=name, nodeRole=NODE_ROLE_ARN, subnets=subnets,
+                         scalingConfig={"minSize": 0, "maxSize": 1, "desiredSize": 0},
+                         instanceTypes=["m5.xlarge", "m6i.xlarge"], capacityType="SPOT", labels={"owner": "someone-else"})
+    try:
+        proc, actions, out = run(_vars(cluster, subnets))
+        _assert_refused(proc, actions, out, f"node group {name} (spot_nodegroup_groups[0]) exists in cluster {cluster} "
+                        "without the tags", "it is not managed by spot_nodegroup, refusing to change it")
+        assert eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]["labels"] == {"owner": "someone-else"}
+
+        proc, actions, out = run(_vars(cluster, subnets, spot_nodegroup_state="absent"))
+        assert proc.returncode == 0, out[-4000:]
+        assert f"Node group {name} of cluster {cluster} is not tagged" in out
+        assert [a for a in actions if not READ_ONLY.match(a)] == [], actions
+        assert _nodegroups(localcloud, cluster) == [name]
+    finally:
+        localcloud.delete_nodegroup(cluster, name)
