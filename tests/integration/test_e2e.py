@@ -1,0 +1,169 @@
+"""The whole journey against the local cloud, with the playbooks a user runs.
+
+- site.yml --check on an empty account creates nothing;
+- site.yml converges; a second run reports changed=0;
+- verify.yml passes; the Spot interruption drill heals;
+- teardown.yml removes everything: listing every resource type site.yml
+  creates finds none of ours; a second teardown changes nothing;
+- a site.yml killed in the middle of a role converges on the next run with no
+  duplicates (access points, OIDC provider, secrets, security groups).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from tests.localcloud.testing import recap
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _vars(cluster: str) -> dict:
+    return {"spotflow_cluster_name": cluster}
+
+
+def ours(localcloud, cluster: str) -> dict[str, list]:
+    """Every resource type site.yml creates, filtered to this cluster's."""
+    tag = {"Key": "spotflow:cluster", "Value": cluster}
+    b = localcloud.boto3
+    found: dict[str, list] = {}
+    eks = b("eks")
+    found["eks_clusters"] = [c for c in eks.list_clusters()["clusters"] if c == cluster]
+    found["eks_nodegroups"] = eks.list_nodegroups(clusterName=cluster)["nodegroups"] if found["eks_clusters"] else []
+    efs = b("efs")
+    filesystems = [f for f in efs.describe_file_systems()["FileSystems"] if tag in f.get("Tags", [])]
+    found["efs_file_systems"] = [f["FileSystemId"] for f in filesystems]
+    found["efs_mount_targets"] = [m["MountTargetId"] for f in filesystems
+                                  for m in efs.describe_mount_targets(FileSystemId=f["FileSystemId"])["MountTargets"]]
+    found["efs_access_points"] = [a["AccessPointId"] for a in efs.describe_access_points()["AccessPoints"]
+                                  if tag in a.get("Tags", [])]
+    rds = b("rds")
+    found["rds_instances"] = [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
+                              if tag in i.get("TagList", [])]
+    found["rds_subnet_groups"] = [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]
+                                  if g["DBSubnetGroupName"].startswith(cluster)]
+    found["rds_parameter_groups"] = [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
+                                     if g["DBParameterGroupName"].startswith(cluster)]
+    ec2 = b("ec2")
+    f = [{"Name": "tag:spotflow:cluster", "Values": [cluster]}]
+    found["security_groups"] = [g["GroupId"] for g in ec2.describe_security_groups(Filters=f)["SecurityGroups"]]
+    found["vpcs"] = [v["VpcId"] for v in ec2.describe_vpcs(Filters=f)["Vpcs"]]
+    found["subnets"] = [s["SubnetId"] for s in ec2.describe_subnets(Filters=f)["Subnets"]]
+    found["internet_gateways"] = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=f)["InternetGateways"]]
+    found["nat_gateways"] = [g["NatGatewayId"] for g in ec2.describe_nat_gateways(Filters=f)["NatGateways"]
+                             if g["State"] not in ("deleted", "deleting")]
+    found["route_tables"] = [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=f)["RouteTables"]]
+    found["elastic_ips"] = [a["AllocationId"] for a in ec2.describe_addresses(Filters=f)["Addresses"]]
+    found["ecr_repositories"] = [r["repositoryName"] for r in b("ecr").describe_repositories()["repositories"]
+                                 if r["repositoryName"].startswith(f"spotflow/{cluster}")]
+    iam = b("iam")
+    found["iam_roles"] = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(cluster)]
+    found["iam_policies"] = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]
+                             if p["PolicyName"].startswith(cluster)]
+    found["oidc_providers"] = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+                               if tag in iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=p["Arn"]).get("Tags", [])]
+    found["secrets"] = [s["Name"] for s in b("secretsmanager").list_secrets()["SecretList"]
+                        if s["Name"].startswith(f"spotflow/{cluster}/") and "DeletedDate" not in s]
+    v1 = client.CoreV1Api(localcloud.k8s())
+    found["k8s_namespaces"] = [n.metadata.name for n in v1.list_namespace(label_selector="app.kubernetes.io/part-of=spotflow").items]
+    found["k8s_persistent_volumes"] = [p.metadata.name for p in v1.list_persistent_volume(
+        label_selector="app.kubernetes.io/part-of=spotflow").items]
+    found["k8s_nodes"] = [n.metadata.name for n in v1.list_node().items
+                          if n.metadata.labels.get("eks.amazonaws.com/nodegroup") in found["eks_nodegroups"]]
+    return found
+
+
+def leftovers(found: dict[str, list]) -> dict[str, list]:
+    return {k: v for k, v in found.items() if v}
+
+
+def run_ok(localcloud, playbook: str, cluster: str, **kw):
+    proc = localcloud.run_playbook(REPO / "playbooks" / playbook, extra_vars=_vars(cluster) | kw.pop("extra_vars", {}), **kw)
+    assert proc.returncode == 0, f"{playbook} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-2000:]}"
+    return proc
+
+
+def test_check_mode_on_an_empty_account_creates_nothing(localcloud):
+    cluster = "e2e-check"
+    proc = run_ok(localcloud, "site.yml", cluster, check=True, tags="eks_cluster,spot_nodegroup,efs_storage,rds_postgres,ecr_image,airflow_app")
+    assert proc.recap["changed"] > 0, "check mode reported no plan"
+    assert leftovers(ours(localcloud, cluster)) == {}
+
+
+def test_the_journey(localcloud):
+    cluster = "e2e"
+    first = run_ok(localcloud, "site.yml", cluster)
+    assert first.recap["changed"] > 0
+    assert "Cost/day" in first.stdout and "Secrets Manager" in first.stdout
+    built = ours(localcloud, cluster)
+    for kind in ("eks_clusters", "eks_nodegroups", "efs_file_systems", "efs_access_points", "rds_instances",
+                 "ecr_repositories", "oidc_providers", "secrets", "k8s_namespaces", "k8s_nodes"):
+        assert built[kind], f"site.yml made no {kind}"
+    assert len(built["efs_access_points"]) == 2 and len(built["oidc_providers"]) == 1
+
+    second = run_ok(localcloud, "site.yml", cluster)
+    assert second.recap["changed"] == 0, second.stdout[-6000:]
+
+    run_ok(localcloud, "verify.yml", cluster)
+    run_ok(localcloud, "spot_interruption_drill.yml", cluster)
+
+    run_ok(localcloud, "teardown.yml", cluster, extra_vars={"teardown_confirm": "yes"})
+    assert leftovers(ours(localcloud, cluster)) == {}
+    snapshots = localcloud.boto3("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    assert any(s["DBSnapshotIdentifier"].startswith(f"{cluster}-") for s in snapshots), "no final snapshot kept"
+
+    again = run_ok(localcloud, "teardown.yml", cluster, extra_vars={"teardown_confirm": "yes"})
+    assert again.recap["changed"] == 0, again.stdout[-6000:]
+
+
+def test_interrupted_site_converges_without_duplicates(localcloud):
+    cluster = "e2e-kill"
+    env = dict(os.environ, **localcloud.env, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PYTHONUNBUFFERED="1")
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventories/local", "playbooks/site.yml",
+            "-e", f"spotflow_cluster_name={cluster}"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    killed_at = None
+    in_access_points = False
+    deadline = time.monotonic() + 900
+    try:
+        for line in proc.stdout:
+            # stop it in the middle of efs_storage: after the first access point, before the second
+            if line.startswith("TASK [efs_storage : Access points"):
+                in_access_points = True
+            elif in_access_points and "(item=" in line:
+                killed_at = line.strip()
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            assert time.monotonic() < deadline, "site.yml took too long to reach the access points"
+    finally:
+        proc.wait(timeout=60)
+    assert killed_at, "site.yml never reached the efs_storage access points"
+
+    run_ok(localcloud, "site.yml", cluster)
+    found = ours(localcloud, cluster)
+    assert len(found["efs_access_points"]) == 2, found["efs_access_points"]
+    assert len(found["oidc_providers"]) == 1, found["oidc_providers"]
+    assert len(found["efs_file_systems"]) == 1
+    assert len(set(found["secrets"])) == len(found["secrets"])
+    ec2 = localcloud.boto3("ec2")
+    names = [g["GroupName"] for g in ec2.describe_security_groups(GroupIds=found["security_groups"])["SecurityGroups"]]
+    assert len(names) == len(set(names)), names
+
+    run_ok(localcloud, "teardown.yml", cluster,
+           extra_vars={"teardown_confirm": "yes", "rds_postgres_skip_final_snapshot": True})
+    assert leftovers(ours(localcloud, cluster)) == {}
+
+
+def test_recap_parser():
+    assert recap("localhost : ok=3 changed=1 unreachable=0 failed=0 skipped=2 rescued=0 ignored=0")["changed"] == 1
