@@ -1,0 +1,229 @@
+"""efs_storage and rds_postgres refuse bad input before any AWS call, and
+``state: absent`` on an account without their resources changes nothing.
+
+Each case runs the role with real ansible-playbook against the local cloud,
+through a recording proxy in front of the AWS endpoint, and asserts that the
+run failed with a message naming the variable and what is allowed, and that
+the role made no AWS call at all (validation is pure). The absent cases assert
+``changed=0`` and that only reads were made: together with the molecule
+cleanups (which assert that everything is gone after the first ``absent``)
+this is "a second absent is a no-op".
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+PLAYBOOK = """\
+- name: Run {role}
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Include {role}
+      ansible.builtin.include_role:
+        name: {role}
+"""
+READ_ONLY = re.compile(r"^(Describe|List|Get)([A-Za-z]*$| /)")
+# amazon.aws.rds_subnet_group (state=absent) deletes without looking first and
+# treats DBSubnetGroupNotFoundFault as "nothing to do"; no info module exists
+# to look the group up instead.
+BLIND_DELETES = {"DeleteDBSubnetGroup"}
+# subnets and security groups in the right shape; validation must fail before anyone looks them up
+FAKE_CLUSTER = {
+    "name": "sfw-it-storage",
+    "private_subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+    "cluster_security_group_id": "sg-0aaaaaaaaaaaaaaa1",
+    "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/SFWIT",
+    "vpc_id": "vpc-0aaaaaaaaaaaaaaa1",
+}
+
+
+def _operation(method: str, path: str, headers, body: bytes) -> str:
+    """The AWS operation of a request: query/JSON protocols name it; REST (EKS, EFS) by method and path."""
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    fields = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+    fields.update(urllib.parse.parse_qs(urllib.parse.urlsplit(path).query))
+    if "Action" in fields:
+        return fields["Action"][0]
+    return ("Get" if method in ("GET", "HEAD") else method.title()) + " " + urllib.parse.urlsplit(path).path
+
+
+@pytest.fixture
+def aws_calls(localcloud):
+    """A recording proxy in front of the local cloud's AWS endpoint: (url, calls)."""
+    upstream = urllib.parse.urlsplit(localcloud.env["AWS_ENDPOINT_URL"])
+    calls: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def _forward(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            calls.append(_operation(self.command, self.path, self.headers, body))
+            conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+            conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))  # Host is signed
+            resp = conn.getresponse()
+            data = resp.read()
+            self.send_response(resp.status)
+            for key, value in resp.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _forward
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", calls
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def run(localcloud, tmp_path: Path, aws_calls):
+    """Run a role with extra vars through the recording proxy: (process, AWS operations, output)."""
+    url, calls = aws_calls
+
+    def _run(role: str, extra_vars: dict, check: bool = False):
+        playbook = tmp_path / f"{role}.yml"
+        playbook.write_text(PLAYBOOK.format(role=role))
+        calls.clear()
+        extra = dict({"spotflow_cluster_name": FAKE_CLUSTER["name"], "spotflow_cluster": FAKE_CLUSTER},
+                     **extra_vars, spotflow_aws_endpoint_url=url)
+        proc = localcloud.run_playbook(playbook, extra_vars=extra, check=check, timeout=600)
+        return proc, list(calls), proc.stdout + proc.stderr
+
+    return _run
+
+
+def _assert_refused(proc, calls, out, *fragments):
+    assert proc.returncode != 0, f"the run did not fail:\n{out[-3000:]}"
+    flat = " ".join(out.split())
+    for fragment in fragments:
+        assert fragment in flat, f"message lacks {fragment!r}:\n{out[-3000:]}"
+    assert calls == [], f"validation made AWS calls: {calls}"
+
+
+EFS_CASES = {
+    "provisioned without MiB/s": (
+        {"efs_storage_throughput_mode": "provisioned"},
+        ["efs_storage_throughput_mode", "requires efs_storage_provisioned_throughput_mibps"]),
+    "MiB/s with bursting": (
+        {"efs_storage_throughput_mode": "bursting", "efs_storage_provisioned_throughput_mibps": 64},
+        ["efs_storage_provisioned_throughput_mibps is only allowed with throughput mode 'provisioned'"]),
+    "provisioned MiB/s out of range": (
+        {"efs_storage_throughput_mode": "provisioned", "efs_storage_provisioned_throughput_mibps": 5000},
+        ["between 1 and 3414"]),
+    "unknown throughput mode": (
+        {"efs_storage_throughput_mode": "elastic"},
+        ["efs_storage_throughput_mode", "must be one of"]),
+    "missing region": (
+        {"spotflow_region": ""},
+        ["efs_storage_region (default spotflow_region) must be an AWS region"]),
+    "missing cluster name": (
+        {"spotflow_cluster_name": ""},
+        ["efs_storage_cluster_name (default spotflow_cluster_name) must be an EKS cluster name"]),
+    "lifecycle days": (
+        {"efs_storage_transition_to_ia_days": 45},
+        ["efs_storage_transition_to_ia_days must be null or one of 7, 14, 30, 60, 90, got '45'"]),
+    "permissions without group write": (
+        {"efs_storage_directory_permissions": "0755"},
+        ["efs_storage_directory_permissions '0755' must give the owner and the group rwx"]),
+    "permissions not octal": (
+        {"efs_storage_directory_permissions": "rwx"},
+        ["efs_storage_directory_permissions must be a quoted octal string"]),
+    "same path for dags and logs": (
+        {"efs_storage_logs_path": "/airflow/dags"},
+        ["neither may contain the other"]),
+    "nested paths": (
+        {"efs_storage_dags_path": "/airflow", "efs_storage_logs_path": "/airflow/logs"},
+        ["neither may contain the other"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EFS_CASES))
+def test_efs_storage_refuses_before_any_aws_call(run, case):
+    extra, fragments = EFS_CASES[case]
+    proc, calls, out = run("efs_storage", extra)
+    _assert_refused(proc, calls, out, *fragments)
+
+
+RDS_CASES = {
+    "previous-generation class db.m4": (
+        {"rds_postgres_instance_class": "db.m4.large"},
+        ["rds_postgres_instance_class 'db.m4.large' is not a current-generation DB instance class",
+         "previous generations such as db.t2, db.m4 or db.r4 are refused"]),
+    "previous-generation class db.t2": (
+        {"rds_postgres_instance_class": "db.t2.micro"},
+        ["rds_postgres_instance_class 'db.t2.micro' is not a current-generation"]),
+    "not an instance class": (
+        {"rds_postgres_instance_class": "m7g.large"},
+        ["rds_postgres_instance_class 'm7g.large' is not a current-generation"]),
+    "storage below 20 GiB": (
+        {"rds_postgres_allocated_storage": 5},
+        ["rds_postgres_allocated_storage must be >= 20 and <= 65536 (GiB of gp3), got 5"]),
+    "autoscaling ceiling below the allocation": (
+        {"rds_postgres_allocated_storage": 100, "rds_postgres_max_allocated_storage": 50},
+        ["rds_postgres_max_allocated_storage must be 0 (no autoscaling) or above it"]),
+    "no backups": (
+        {"rds_postgres_backup_retention_days": 0},
+        ["rds_postgres_backup_retention_days must be between 1 and 35 (days), got 0"]),
+    "backups too long": (
+        {"rds_postgres_backup_retention_days": 36},
+        ["rds_postgres_backup_retention_days must be between 1 and 35 (days), got 36"]),
+    "missing region": (
+        {"spotflow_region": ""},
+        ["rds_postgres_region (default spotflow_region) must be an AWS region"]),
+    "unsupported major": (
+        {"rds_postgres_engine_version": "13.20"},
+        ["rds_postgres_engine_version must be a pinned PostgreSQL minor version", "got '13.20'"]),
+    "unpinned minor": (
+        {"rds_postgres_engine_version": "17"},
+        ["rds_postgres_engine_version must be a pinned PostgreSQL minor version", "got '17'"]),
+    "reserved user name": (
+        {"rds_postgres_username": "rdsadmin"},
+        ["rds_postgres_username must start with a letter", "not a reserved name"]),
+    "malformed backup window": (
+        {"rds_postgres_backup_window": "3am"},
+        ["rds_postgres_backup_window must be null or hh24:mi-hh24:mi (UTC), got '3am'"]),
+    "short recovery window": (
+        {"rds_postgres_secret_recovery_window_days": 3},
+        ["rds_postgres_secret_recovery_window_days must be 7..30 (days), got 3"]),
+    "short password": (
+        {"rds_postgres_password_length": 8},
+        ["rds_postgres_password_length must be 16..128, got 8"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RDS_CASES))
+def test_rds_postgres_refuses_before_any_aws_call(run, case):
+    extra, fragments = RDS_CASES[case]
+    proc, calls, out = run("rds_postgres", extra)
+    _assert_refused(proc, calls, out, *fragments)
+
+
+@pytest.mark.parametrize("role", ["efs_storage", "rds_postgres"])
+def test_absent_on_an_empty_account_changes_nothing(run, role):
+    """What a second ``absent`` sees: nothing of this cluster. It must only read and change nothing."""
+    extra = {f"{role}_state": "absent", "spotflow_cluster_name": "sfw-it-storage-none"}
+    for check in (True, False):
+        proc, calls, out = run(role, extra, check=check)
+        assert proc.returncode == 0, out[-4000:]
+        assert proc.recap["changed"] == 0, out[-4000:]
+        assert proc.recap["failed"] == 0, out[-4000:]
+        assert calls, "absent made no AWS call at all: it looked nothing up"
+        writes = [c for c in calls if not READ_ONLY.match(c) and c not in BLIND_DELETES]
+        assert writes == [], f"absent on an empty account made changing calls: {writes}"
