@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright: Spotflow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the eks_cluster role: CIDR checks and the subnet plan of the VPC it creates.
+
+ansible.utils (ipaddr, ipsubnet) is not one of the project's collections, and the
+plan is a few lines of the standard library's ``ipaddress``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def cidr_errors(value, name="cidr", min_prefix=0, max_prefix=32):
+    """Problems with one IPv4 CIDR, as messages naming ``name``; [] when fine."""
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except (ValueError, TypeError) as e:
+        return ["{0}: {1!r} is not an IPv4 CIDR like 10.42.0.0/16 ({2})".format(name, value, e)]
+    if "/" not in str(value):
+        return ["{0}: {1!r} needs a prefix length, like {1}/32".format(name, value)]
+    if not min_prefix <= net.prefixlen <= max_prefix:
+        return ["{0}: {1} must have a prefix length between /{2} and /{3}".format(name, value, min_prefix, max_prefix)]
+    return []
+
+
+def eks_cluster_cidr_errors(values, name="cidr", min_prefix=0, max_prefix=32):
+    """``cidr_errors`` for one value or a list of values."""
+    if isinstance(values, (list, tuple)):
+        out = []
+        for index, value in enumerate(values):
+            out.extend(cidr_errors(value, "{0}[{1}]".format(name, index), min_prefix, max_prefix))
+        return out
+    return cidr_errors(values, name, min_prefix, max_prefix)
+
+
+def eks_cluster_subnet_plan(vpc_cidr, count, private=None, public=None):
+    """``{"private": [...], "public": [...], "errors": [...]}`` for a VPC across ``count`` AZs.
+
+    Without explicit CIDRs the VPC is cut in four equal blocks: the first ``count``
+    (at most 3) are the private subnets (big: nodes and pods take their IPs from
+    them with the VPC CNI) and the last block is cut in four again for the public
+    subnets (load balancers and NAT gateways only). A /16 gives three /18 private
+    and three /20 public subnets. Explicit lists are checked instead: valid CIDRs,
+    inside the VPC, ``count`` of each, no overlaps.
+    """
+    count = int(count)
+    errors = cidr_errors(vpc_cidr, "eks_cluster_vpc_cidr", 16, 20)
+    if errors:
+        return {"private": [], "public": [], "errors": errors}
+    if not 2 <= count <= 3:
+        return {"private": [], "public": [], "errors": ["the VPC needs 2 or 3 Availability Zones, got {0}".format(count)]}
+    vpc = ipaddress.IPv4Network(vpc_cidr)
+    private = list(private or [])
+    public = list(public or [])
+    if not private:
+        blocks = list(vpc.subnets(prefixlen_diff=2))
+        private = [str(b) for b in blocks[:count]]
+    if not public:
+        public = [str(b) for b in list(vpc.subnets(prefixlen_diff=2))[3].subnets(prefixlen_diff=2)][:count]
+    for name, values in (("eks_cluster_private_subnet_cidrs", private), ("eks_cluster_public_subnet_cidrs", public)):
+        if len(values) != count:
+            errors.append("{0} must list {1} CIDRs (one per Availability Zone), got {2}".format(name, count, len(values)))
+        errors.extend(eks_cluster_cidr_errors(values, name, 16, 28))
+    if errors:
+        return {"private": private, "public": public, "errors": errors}
+    nets = [(c, ipaddress.IPv4Network(c)) for c in private + public]
+    for cidr, net in nets:
+        if not net.subnet_of(vpc):
+            errors.append("subnet {0} is not inside eks_cluster_vpc_cidr {1}".format(cidr, vpc_cidr))
+    for i, (a, na) in enumerate(nets):
+        for b, nb in nets[i + 1:]:
+            if na.overlaps(nb):
+                errors.append("subnets {0} and {1} overlap".format(a, b))
+    return {"private": private, "public": public, "errors": errors}
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "eks_cluster_subnet_plan": eks_cluster_subnet_plan,
+            "eks_cluster_cidr_errors": eks_cluster_cidr_errors,
+        }
