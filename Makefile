@@ -61,7 +61,7 @@ unit: bootstrap ## unit tests only
 test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, integration, molecule, e2e, Airflow DAGs
 	@$(PY) -m tests.localcloud up
 	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
-	@status=0; $(WITH_CLOUD) $(PY) -m pytest tests || status=$$?; \
+	@status=0; $(WITH_CLOUD) $(PY) -m pytest || status=$$?; \
 	  $(PY) -m tests.localcloud down || true; exit $$status
 
 bench: up images ## measure site.yml against the local cloud with AWS-like latencies
