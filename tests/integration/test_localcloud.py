@@ -341,6 +341,12 @@ def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
         eks.create_nodegroup(clusterName=cluster, nodegroupName="bad", nodeRole="arn:aws:iam::123456789012:role/n",
                              subnets=["subnet-doesnotexist"])
     localcloud.make_nodegroup(cluster, "lc-uc", "ON_DEMAND", size=0)
+    eks.create_nodegroup(clusterName=cluster, nodegroupName="lc-uc2", nodeRole="arn:aws:iam::123456789012:role/n",
+                         subnets=localcloud.vpc()["subnet_ids"], updateConfig={"maxUnavailablePercentage": 33},
+                         scalingConfig={"minSize": 0, "maxSize": 1, "desiredSize": 0})
+    assert eks.describe_nodegroup(clusterName=cluster, nodegroupName="lc-uc2")["nodegroup"]["updateConfig"] == \
+        {"maxUnavailablePercentage": 33}
+    localcloud.delete_nodegroup(cluster, "lc-uc2")
     try:
         ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName="lc-uc")["nodegroup"]
         assert ng["updateConfig"] == {"maxUnavailable": 1}

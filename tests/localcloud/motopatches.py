@@ -169,7 +169,7 @@ def patch_eks(cfg) -> None:
     def ng_init(self, *args, **kwargs):
         orig_ng_init(self, *args, **kwargs)
         if not self.update_config:
-            self.update_config = {"maxUnavailable": 1}
+            self.update_config = getattr(_current_response, "update_config", None) or {"maxUnavailable": 1}
 
     Nodegroup.__init__ = ng_init
 
@@ -257,6 +257,18 @@ def patch_eks(cfg) -> None:
 
     EKSBackend.create_nodegroup = create_nodegroup
 
+    # moto's CreateNodegroup drops updateConfig: keep what the caller asked for
+    orig_create_ng_resp = EKSResponse.create_nodegroup
+
+    def create_nodegroup_resp(self):
+        _current_response.update_config = self._get_param("updateConfig")
+        try:
+            return orig_create_ng_resp(self)
+        finally:
+            _current_response.update_config = None
+
+    EKSResponse.create_nodegroup = create_nodegroup_resp
+
     orig_update_ng = EKSBackend.update_nodegroup_config
 
     def update_nodegroup_config(self, cluster_name, nodegroup_name, *args, **kwargs):
@@ -283,6 +295,7 @@ def patch_eks(cfg) -> None:
 
 class _CurrentResponse(threading.local):
     creator: str | None = None
+    update_config: dict | None = None
 
 
 _current_response = _CurrentResponse()
