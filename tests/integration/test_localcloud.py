@@ -369,7 +369,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_PORT_BASE", "25000")
-    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_LATENCY", '{"eks_cluster": 3, "rds_instance": 3}')
+    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_LATENCY", '{"eks_cluster": 3, "rds_instance": 3, "efs": 3}')
     cfg = Config()
     cloud = LocalCloud(cfg)
     cloud.up()
@@ -387,7 +387,12 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         h = Handle(cloud)
         assert h.ensure_cluster("slow")["status"] == "CREATING"
         assert h.boto3("eks").describe_cluster(name="slow")["cluster"]["status"] == "CREATING"
+        efs = h.boto3("efs")
+        fs = efs.create_file_system(CreationToken="slow", Encrypted=True)
+        assert fs["LifeCycleState"] == "creating"
+        assert efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["LifeCycleState"] == "creating"
         h.boto3("eks").get_waiter("cluster_active").wait(name="slow", WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+        assert efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["LifeCycleState"] == "available"
         assert time.monotonic() - t0 >= 3
     finally:
         cloud.down()

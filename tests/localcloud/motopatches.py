@@ -89,7 +89,23 @@ def patch_latency(latency: dict[str, float]) -> None:
     _delay_status(Cluster, "status", "CREATING", "ACTIVE", float(latency.get("eks_cluster", 0)))
     _delay_status(Nodegroup, "status", "CREATING", "ACTIVE", float(latency.get("eks_nodegroup", 0)))
     _delay_status(DBInstance, "status", "creating", "available", float(latency.get("rds_instance", 0)))
-    _delay_status(FileSystem, "life_cycle_state", "creating", "available", float(latency.get("efs", 0)))
+    efs_seconds = float(latency.get("efs", 0))
+    if efs_seconds > 0:
+        # FileSystem.info_json() serialises __dict__, so patch the answer, not the attribute
+        orig_init, orig_info = FileSystem.__init__, FileSystem.info_json
+
+        def fs_init(self, *args, **kwargs):
+            orig_init(self, *args, **kwargs)
+            self._spotflow_born = time.monotonic()
+
+        def fs_info(self):
+            info = orig_info(self)
+            if info.get("LifeCycleState") == "available" and time.monotonic() - self._spotflow_born < efs_seconds:
+                info["LifeCycleState"] = "creating"
+            return info
+
+        FileSystem.__init__ = fs_init
+        FileSystem.info_json = fs_info
 
 
 # --------------------------------------------------------------------------
