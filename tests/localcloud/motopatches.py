@@ -434,6 +434,17 @@ def _patch_eks_tagging(EKSBackend) -> None:
     def list_tags_for_resource(self, resource_arn):
         return tagged(self, resource_arn)
 
+    orig_list_ng = EKSBackend.list_nodegroups
+
+    def list_nodegroups(self, cluster_name, *args, **kwargs):
+        if cluster_name not in self.clusters:  # moto raises KeyError (HTTP 500); AWS answers 404
+            from moto.eks.exceptions import ResourceNotFoundException
+
+            raise ResourceNotFoundException(clusterName=cluster_name, nodegroupName=None, fargateProfileName=None,
+                                            addonName=None, message=f"No cluster found for name: {cluster_name}.")
+        return orig_list_ng(self, cluster_name, *args, **kwargs)
+
+    EKSBackend.list_nodegroups = list_nodegroups
     EKSBackend.tag_resource = tag_resource
     EKSBackend.untag_resource = untag_resource
     EKSBackend.list_tags_for_resource = list_tags_for_resource
