@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 WITH_CLOUD := scripts/with-localcloud.sh
 INVENTORY ?= inventories/local
 
-.PHONY: help bootstrap images up down status site verify teardown drill test lint unit bench clean
+.PHONY: help bootstrap images up down status site verify teardown drill test e2e lint unit bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,11 +58,16 @@ lint: bootstrap ## ansible-lint (production profile), module docs render
 unit: bootstrap ## unit tests only
 	@$(PY) -m pytest tests/unit
 
-test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, integration, molecule, e2e, Airflow DAGs
+test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, local cloud, modules, molecule, Airflow DAGs
 	@$(PY) -m tests.localcloud up
 	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
-	@status=0; $(WITH_CLOUD) $(PY) -m pytest || status=$$?; \
+	@status=0; $(WITH_CLOUD) $(PY) -m pytest -m "not e2e" || status=$$?; \
 	  $(PY) -m tests.localcloud down || true; exit $$status
+
+e2e: bootstrap ## the end-to-end journey: site x2, verify, drill, teardown x2, interrupted site
+	@$(PY) -m tests.localcloud up
+	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
+	@$(WITH_CLOUD) $(PY) -m pytest -m e2e tests/integration/test_e2e.py
 
 bench: up images ## measure site.yml against the local cloud with AWS-like latencies
 	@$(PY) scripts/benchmark.py

@@ -24,7 +24,8 @@ from kubernetes import client
 from tests.localcloud.testing import recap
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+# Not yet in `make test`: these have not passed end to end yet (see issue 6's note); run with `make e2e`.
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def _vars(cluster: str) -> dict:
