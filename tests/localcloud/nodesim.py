@@ -254,7 +254,9 @@ class NodeSimulator:
         if old_taints != spec["taints"]:
             ann_patch[MANAGED_TAINTS] = json.dumps(spec["taints"])
         if label_patch or ann_patch:
-            self.api.patch_node(node.metadata.name, {"metadata": {"labels": label_patch or None, "annotations": ann_patch or None}})
+            # only the keys that change: a null "annotations" would wipe them all
+            meta = {k: v for k, v in (("labels", label_patch), ("annotations", ann_patch)) if v}
+            self.api.patch_node(node.metadata.name, {"metadata": meta})
             node = self.api.read_node(node.metadata.name)
         if taints_changed and old_taints != spec["taints"]:
             # only react to a change of the group's taints, never undo someone else's edit
