@@ -69,6 +69,8 @@ class NodeSimulator:
         self._lock = threading.Lock()
         self._interrupting: dict[str, float] = {}  # instance id -> deadline
         self._api: client.CoreV1Api | None = None
+        self._types: dict[str, str] = {}  # instance id -> the type it "launched" as
+        self._round_robin: dict[str, int] = {}  # node group ARN -> next override
         self.errors = 0
 
     # --- plumbing -------------------------------------------------------
@@ -126,7 +128,17 @@ class NodeSimulator:
     def _node_spec(self, cluster, ng, inst, index, region, ec2) -> dict[str, Any]:
         # A mixed-instances group spreads over its overrides; moto launches the
         # launch template's type, so pick the override the way AWS would vary it.
-        itype = ng.instance_types[index % len(ng.instance_types)] if ng.instance_types else inst.instance_type
+        # chosen once per instance, round-robin over the group's types, so a node's
+        # type never changes when others come and go
+        itype = self._types.get(inst.id)
+        if itype is None:
+            if ng.instance_types:
+                n = self._round_robin.get(ng.arn, 0)
+                self._round_robin[ng.arn] = n + 1
+                itype = ng.instance_types[n % len(ng.instance_types)]
+            else:
+                itype = inst.instance_type
+            self._types[inst.id] = itype
         zone = inst.placement.zone
         eks_labels = {
             "eks.amazonaws.com/nodegroup": ng.nodegroup_name,
