@@ -24,6 +24,9 @@ def test_molecule_default_scenario(localcloud, role):
     env = dict(os.environ, **localcloud.env, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PY_COLORS="0",
                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), MOLECULE_NO_LOG="false")
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    # an interrupted earlier run leaves molecule's state "prepared", and prepare would be skipped
+    subprocess.run([str(Path(sys.executable).parent / "molecule"), "reset", "-s", "default"],
+                   cwd=REPO / "roles" / role, env=env, capture_output=True, text=True, timeout=300)
     proc = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test", "-s", "default"],
                           cwd=REPO / "roles" / role, env=env, capture_output=True, text=True, timeout=1800)
     out = proc.stdout + proc.stderr
