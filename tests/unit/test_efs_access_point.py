@@ -110,12 +110,12 @@ class Paginator:
     def __init__(self, client):
         self.client = client
 
-    def paginate(self, FileSystemId):
+    def paginate(self, FileSystemId=None):
         self.fs = FileSystemId
         return self
 
     def build_full_result(self):
-        return {"AccessPoints": [copy.deepcopy(ap) for ap in self.client.aps.values() if ap["FileSystemId"] == self.fs]}
+        return {"AccessPoints": [copy.deepcopy(ap) for ap in self.client.aps.values() if self.fs in (None, ap["FileSystemId"])]}
 
 
 class FakeEFS:
@@ -293,3 +293,22 @@ def test_duplicates_are_reported(monkeypatch, capsys):
     client = FakeEFS([described("fsap-1"), described("fsap-2")])
     result = run(args(root_directory=None), client, monkeypatch, capsys)
     assert result["failed"] is True and "2 access points" in result["msg"]
+
+
+# ---------------------------------------------------------------- efs_access_point_info
+
+def test_info_selects_by_every_tag_and_leaves_out_gone_ones():
+    from ansible_collections.spotflow.eks.plugins.module_utils.efs import list_access_points
+    from ansible_collections.spotflow.eks.plugins.modules.efs_access_point_info import matching
+
+    client = FakeEFS([
+        described("fsap-1", "c1-logs", tags={"spotflow:cluster": "c1", "spotflow:access-point": "logs"}),
+        described("fsap-2", "c1-dags", tags={"spotflow:cluster": "c1", "spotflow:access-point": "dags"}),
+        described("fsap-3", "c2-dags", tags={"spotflow:cluster": "c2"}),
+        described("fsap-4", "c1-old", state="deleting", tags={"spotflow:cluster": "c1"}),
+    ])
+    found = matching(list_access_points(client, FS), {"spotflow:cluster": "c1"})
+    assert [ap["access_point_id"] for ap in found] == ["fsap-2", "fsap-1"]  # by Name
+    assert found[1]["tags"]["spotflow:access-point"] == "logs" and found[1]["file_system_id"] == FS
+    assert matching(list_access_points(client), {"spotflow:cluster": "c3"}) == []
+    assert len(matching(list_access_points(client), {})) == 3

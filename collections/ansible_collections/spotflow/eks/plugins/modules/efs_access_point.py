@@ -217,7 +217,6 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import is_not_found
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import make_diff
@@ -226,8 +225,11 @@ from ansible_collections.spotflow.eks.plugins.module_utils.aws import tags_after
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import tags_to_str
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import to_result
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import wait_for
+from ansible_collections.spotflow.eks.plugins.module_utils.efs import access_point_to_result
+from ansible_collections.spotflow.eks.plugins.module_utils.efs import list_access_points
+from ansible_collections.spotflow.eks.plugins.module_utils.efs import name_of
+from ansible_collections.spotflow.eks.plugins.module_utils.efs import tags_of
 
-GONE_STATES = ("deleting", "deleted")
 _OCTAL = re.compile(r"^[0-7]{3,4}$")
 
 
@@ -320,14 +322,6 @@ def desired_tags(params):
     return tags
 
 
-def tags_of(access_point):
-    return boto3_tag_list_to_ansible_dict(access_point.get("Tags") or [])
-
-
-def name_of(access_point):
-    return tags_of(access_point).get("Name", access_point.get("Name"))
-
-
 def choose(candidates, params):
     """The access point among those named ``name``; prefers a matching root path.
 
@@ -359,10 +353,8 @@ def managed_view(access_point):
 def access_point_result(access_point):
     if not access_point:
         return dict(access_point={}, access_point_id="", access_point_arn="")
-    body = dict(access_point)
-    body["Tags"] = tags_of(access_point)
     return dict(
-        access_point=to_result(body),
+        access_point=access_point_to_result(access_point),
         access_point_id=access_point.get("AccessPointId") or "",
         access_point_arn=access_point.get("AccessPointArn") or "",
     )
@@ -377,18 +369,15 @@ class AccessPointManager:
 
     def find(self):
         try:
-            paginator = self.client.get_paginator("describe_access_points")
-            pages = paginator.paginate(FileSystemId=self.params["file_system_id"]).build_full_result()
+            access_points = list_access_points(self.client, self.params["file_system_id"])
         except (BotoCoreError, ClientError) as e:
             self.module.fail_json_aws(
                 e, msg="Failed to list the access points of file system {0}".format(self.params["file_system_id"])
             )
         candidates = [
             ap
-            for ap in pages.get("AccessPoints", [])
-            if ap.get("FileSystemId") == self.params["file_system_id"]
-            and name_of(ap) == self.params["name"]
-            and ap.get("LifeCycleState") not in GONE_STATES
+            for ap in access_points
+            if ap.get("FileSystemId") == self.params["file_system_id"] and name_of(ap) == self.params["name"]
         ]
         access_point, error = choose(candidates, self.params)
         if error:
