@@ -8,6 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: autoscaling_group_tags
+version_added: 0.1.0
 short_description: Set the tags of an existing Auto Scaling group, and nothing else
 description:
   - Adds, updates and (by key prefix) removes tags of an existing Auto Scaling
@@ -23,7 +24,6 @@ description:
     with C(KeyError 'LaunchTemplate') on a group that uses a mixed instances
     policy, as every EKS managed node group does, after it has already changed
     the tags. In check mode it always reports a change.
-  - Lives in the role spot_nodegroup until it moves to spotflow.eks.
 author:
   - Spotflow maintainers
 options:
@@ -49,15 +49,25 @@ options:
     description: Whether the tags in O(tags) are copied to instances the group launches.
     type: bool
     default: false
+notes:
+  - Member of the action group C(spotflow.eks.aws).
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: aws
 """
 
 EXAMPLES = r"""
 - name: Tell the cluster-autoscaler what a node of this empty group looks like
-  autoscaling_group_tags:
+  spotflow.eks.autoscaling_group_tags:
     name: eks-spot-4vcpu16gb-1ac2b3c4
     tags:
       k8s.io/cluster-autoscaler/node-template/label/lifecycle: Ec2Spot

@@ -6,12 +6,13 @@
 DOCUMENTATION = r"""
 ---
 module: efs_backup_policy
+version_added: 0.1.0
 short_description: Turn automatic backups of an Amazon EFS file system on or off
 description:
   - Sets the backup policy of an EFS file system (C(PutBackupPolicy)), which
     enables or disables automatic backups with AWS Backup.
   - No collection has a module for it; M(community.aws.efs) does not manage the
-    backup policy. Role-local to C(efs_storage) until it moves to C(spotflow.eks).
+    backup policy.
   - A file system without a backup policy (C(PolicyNotFound)) counts as C(DISABLED).
 options:
   file_system_id:
@@ -22,17 +23,27 @@ options:
     description: Whether automatic backups are on.
     type: bool
     required: true
+notes:
+  - Member of the action group C(spotflow.eks.aws).
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: aws
 author:
   - Spotflow maintainers
 """
 
 EXAMPLES = r"""
 - name: Turn on automatic backups
-  efs_backup_policy:
+  spotflow.eks.efs_backup_policy:
     file_system_id: fs-0123456789abcdef0
     enabled: true
 """

@@ -6,15 +6,19 @@
 DOCUMENTATION = r"""
 ---
 module: rds_db_parameter_group
+version_added: 0.1.0
 short_description: Create, update and delete an RDS DB parameter group
 description:
   - Manages one DB parameter group, the parameters listed in O(parameters) and its tags.
   - Parameters not listed are left alone. Dynamic parameters are applied at once,
     static ones at the next reboot (C(ApplyMethod) from the parameter's C(ApplyType)).
-  - Role-local to C(rds_postgres). It exists because M(amazon.aws.rds_instance_param_group)
-    treats an empty C(DescribeDBParameterGroups) answer as an existing group and fails
-    with C(list index out of range), which is what the local cloud (moto 5.2.5) answers
-    for an unknown name; this module accepts both that and AWS's C(DBParameterGroupNotFound).
+  - It exists because M(amazon.aws.rds_instance_param_group) (11.4.0) does not fail on a
+    parameter it cannot find in C(DescribeDBParameters); it returns the problem in
+    C(errors) with C(changed=false) and leaves the parameter unset, so a play that
+    asks for C(rds.force_ssl=1) would pass with SSL not enforced. It also treats an
+    empty C(DescribeDBParameterGroups) answer as an existing group and fails with
+    C(list index out of range) (moto 5.2.5 answers so for an unknown name; this
+    module accepts that and AWS's C(DBParameterGroupNotFound)).
 options:
   name:
     description: Name of the DB parameter group.
@@ -42,17 +46,27 @@ options:
     description: Remove tags not in O(tags) (tags starting with C(aws:) are never touched).
     type: bool
     default: true
+notes:
+  - Member of the action group C(spotflow.eks.aws).
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: aws
 author:
   - Spotflow maintainers
 """
 
 EXAMPLES = r"""
 - name: PostgreSQL 17 parameters forcing SSL
-  rds_db_parameter_group:
+  spotflow.eks.rds_db_parameter_group:
     name: spotflow-dev-airflow-postgres17
     family: postgres17
     description: Airflow's PostgreSQL, SSL only
