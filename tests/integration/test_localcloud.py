@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 from kubernetes import client
 
 CLUSTER = "lc-test"
@@ -302,6 +303,19 @@ def test_efs_legacy_tag_api(localcloud):
         assert efs.describe_tags(FileSystemId=fs["FileSystemId"])["Tags"] == [{"Key": "team", "Value": "data"}]
     finally:
         efs.delete_file_system(FileSystemId=fs["FileSystemId"])
+
+
+def test_secret_marked_for_deletion_answers_as_aws(localcloud):
+    sm = localcloud.boto3("secretsmanager")
+    name = "test/localcloud/marked-" + uuid.uuid4().hex[:6]
+    sm.create_secret(Name=name, SecretString="x")
+    sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId=name)
+    assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+    # the text amazon.aws.secretsmanager_secret's on_deleted looks for
+    assert "marked for deletion" in e.value.response["Error"]["Message"]
+    sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
 
 
 def test_eks_addons(localcloud, cluster):

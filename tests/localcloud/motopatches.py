@@ -24,6 +24,9 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
 9. IAM: adding/removing client ids of an OIDC provider; EKS: tags on node
    groups and add-ons.
 10. RDS gp3 instances report AWS's baseline throughput and IOPS.
+11. Secrets Manager: GetSecretValue on a secret scheduled for deletion fails with
+    AWS's message ("... because it was marked for deletion."), which
+    amazon.aws.secretsmanager_secret's ``on_deleted`` recognises.
 """
 
 from __future__ import annotations
@@ -853,7 +856,30 @@ def patch_rds_gp3() -> None:
     DBInstance.__init__ = init
 
 
+# --------------------------------------------------------------------------
+# 11. Secrets Manager: AWS's error text for a secret marked for deletion
+SECRET_MARKED_FOR_DELETION = "You can't perform this operation on the secret because it was marked for deletion."
+
+
+def patch_secretsmanager() -> None:
+    from moto.secretsmanager.exceptions import InvalidRequestException
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    orig = SecretsManagerBackend.get_secret_value
+
+    def get_secret_value(self, *args, **kwargs):
+        try:
+            return orig(self, *args, **kwargs)
+        except InvalidRequestException as e:
+            if "marked deleted" in str(getattr(e, "message", e)):
+                raise InvalidRequestException(SECRET_MARKED_FOR_DELETION) from None
+            raise
+
+    SecretsManagerBackend.get_secret_value = get_secret_value
+
+
 def apply_all(cfg) -> None:
+    patch_secretsmanager()
     patch_rds_gp3()
     patch_iam_oidc()
     patch_ecr(cfg)
