@@ -4,7 +4,7 @@ Each case runs the role with real ansible-playbook against the local cloud and
 asserts (1) the run failed, (2) the message names the variable and says what
 is wrong, (3) no AWS call that changes something was made, and (4) nothing was
 created. For (3) the role talks to the local cloud through a recording proxy
-(``aws_calls``) that logs every request's operation; only reads may appear.
+(``aws_calls`` in conftest.py) that logs every request's operation; only reads may appear.
 (amazon.aws's aws_resource_actions callback cannot do this here: it only
 recognises https://<service>.<region>... endpoints.)
 
@@ -15,12 +15,8 @@ is false, and replaces the group when it is true.
 
 from __future__ import annotations
 
-import http.client
 import re
-import threading
-import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -41,55 +37,6 @@ def playbook(tmp_path: Path) -> Path:
     path = tmp_path / "spot_nodegroup.yml"
     path.write_text(PLAYBOOK)
     return path
-
-
-def _operation(method: str, path: str, headers, body: bytes) -> str:
-    """The AWS operation of a request: query/JSON protocols name it; REST (EKS) by method."""
-    target = headers.get("X-Amz-Target")
-    if target:
-        return target.rsplit(".", 1)[-1]
-    fields = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
-    fields.update(urllib.parse.parse_qs(urllib.parse.urlsplit(path).query))
-    if "Action" in fields:
-        return fields["Action"][0]
-    return ("Get" if method in ("GET", "HEAD") else method.title()) + " " + urllib.parse.urlsplit(path).path
-
-
-@pytest.fixture
-def aws_calls(localcloud):
-    """A recording proxy in front of the local cloud's AWS endpoint: (url, calls)."""
-    upstream = urllib.parse.urlsplit(localcloud.env["AWS_ENDPOINT_URL"])
-    calls: list[str] = []
-
-    class Proxy(BaseHTTPRequestHandler):
-        def _forward(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            calls.append(_operation(self.command, self.path, self.headers, body))
-            conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-            # Host is forwarded unchanged: it is part of the SigV4 signature
-            conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-            resp = conn.getresponse()
-            data = resp.read()
-            self.send_response(resp.status)
-            for key, value in resp.getheaders():
-                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            conn.close()
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _forward
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", calls
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
+from ansible_collections.spotflow.eks.plugins.module_utils import aws as aws_utils  # noqa: E402
 from ansible_collections.spotflow.eks.plugins.modules import eks_cluster as mod  # noqa: E402
 
 ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/dev"
@@ -345,7 +346,7 @@ def test_absent_of_a_deleting_cluster_waits_without_a_second_delete(monkeypatch,
         return {"cluster": cluster}
 
     client.describe_cluster = describe
-    monkeypatch.setitem(mod._WAITERS["ClusterDeleted"], "delay", 1)
+    monkeypatch.setitem(aws_utils._WAITERS["eks"]["ClusterDeleted"], "delay", 1)
     result = run(dict(name="dev", state="absent"), client, monkeypatch, capsys)
     assert result["changed"] is False and client.mutations() == []
 

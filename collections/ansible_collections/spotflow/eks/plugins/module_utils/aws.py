@@ -46,6 +46,26 @@ _TRANSIENT_ERRORS = (
 # name its acceptors are the starting point; the differences are commented.
 _WAITERS = {
     "eks": {
+        "ClusterActive": {
+            # botocore's, plus: fail on a cluster that vanished instead of polling to the timeout
+            "operation": "DescribeCluster",
+            "delay": 20,
+            "acceptors": [
+                {"matcher": "path", "argument": "cluster.status", "expected": "ACTIVE", "state": "success"},
+                {"matcher": "path", "argument": "cluster.status", "expected": "FAILED", "state": "failure"},
+                {"matcher": "path", "argument": "cluster.status", "expected": "DELETING", "state": "failure"},
+                {"matcher": "error", "expected": "ResourceNotFoundException", "state": "failure"},
+            ],
+        },
+        "ClusterDeleted": {
+            # botocore's polls a FAILED cluster to the timeout
+            "operation": "DescribeCluster",
+            "delay": 20,
+            "acceptors": [
+                {"matcher": "error", "expected": "ResourceNotFoundException", "state": "success"},
+                {"matcher": "path", "argument": "cluster.status", "expected": "FAILED", "state": "failure"},
+            ],
+        },
         "NodegroupActive": {
             # botocore: ACTIVE success, CREATE_FAILED failure. Also fail on a node
             # group that vanished or failed to delete instead of polling to the
@@ -110,8 +130,9 @@ _WAITERS = {
                 {"matcher": "path", "argument": "addon.status", "expected": "DELETE_FAILED", "state": "failure"},
             ],
         },
-        # No botocore equivalent: an UpdateNodegroupConfig / UpdateNodegroupVersion /
-        # UpdateAddon request is done when its update is Successful.
+        # No botocore equivalent: an UpdateClusterConfig / UpdateClusterVersion /
+        # UpdateNodegroupConfig / UpdateNodegroupVersion / UpdateAddon request is
+        # done when its update is Successful.
         "UpdateSuccessful": {
             "operation": "DescribeUpdate",
             "delay": 15,

@@ -228,12 +228,9 @@ update_ids:
   sample: [0f3b2e10-3a1c-3bb8-9a3c-5cd5c6f4b7c1]
 """
 
-import math
 import re
 
 try:
-    import botocore.exceptions
-    import botocore.waiter as core_waiter
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
 except ImportError:
@@ -247,46 +244,11 @@ from ansible_collections.spotflow.eks.plugins.module_utils.aws import make_diff
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import tag_changes
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import tags_after
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import to_result
-from ansible_collections.spotflow.eks.plugins.module_utils.aws import waiter_failure
+from ansible_collections.spotflow.eks.plugins.module_utils.aws import wait_for
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 BUSY_STATES = ("CREATING", "UPDATING", "PENDING")
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
-_TRANSIENT = ("RequestLimitExceeded", "ServiceUnavailable", "ThrottlingException", "TooManyRequestsException")
-
-# botocore's ClusterActive keeps polling on UPDATING and fails on DELETING/FAILED,
-# which is what we want; ClusterDeleted is redefined to also accept a cluster
-# that no longer shows up. UpdateSuccessful: a cluster update (no node group).
-_WAITERS = {
-    "ClusterActive": {
-        "operation": "DescribeCluster",
-        "delay": 20,
-        "acceptors": [
-            {"matcher": "path", "argument": "cluster.status", "expected": "ACTIVE", "state": "success"},
-            {"matcher": "path", "argument": "cluster.status", "expected": "FAILED", "state": "failure"},
-            {"matcher": "path", "argument": "cluster.status", "expected": "DELETING", "state": "failure"},
-            {"matcher": "error", "expected": "ResourceNotFoundException", "state": "failure"},
-        ],
-    },
-    "ClusterDeleted": {
-        "operation": "DescribeCluster",
-        "delay": 20,
-        "acceptors": [
-            {"matcher": "error", "expected": "ResourceNotFoundException", "state": "success"},
-            {"matcher": "path", "argument": "cluster.status", "expected": "FAILED", "state": "failure"},
-        ],
-    },
-    "UpdateSuccessful": {
-        "operation": "DescribeUpdate",
-        "delay": 15,
-        "acceptors": [
-            {"matcher": "path", "argument": "update.status", "expected": "Successful", "state": "success"},
-            {"matcher": "path", "argument": "update.status", "expected": "Failed", "state": "failure"},
-            {"matcher": "path", "argument": "update.status", "expected": "Cancelled", "state": "failure"},
-        ],
-    },
-}
-
 
 class ClusterSpecError(Exception):
     """The desired cluster cannot be reached from the current one."""
@@ -502,16 +464,6 @@ def managed_view(cluster):
 # ---------------------------------------------------------------- AWS side
 
 
-def _waiter(client, name):
-    config = {"version": 2, "waiters": {name: dict(_WAITERS[name], maxAttempts=40)}}
-    config["waiters"][name]["acceptors"] = list(_WAITERS[name]["acceptors"]) + [
-        {"matcher": "error", "expected": code, "state": "retry"} for code in _TRANSIENT
-    ]
-    model = core_waiter.WaiterModel(waiter_config=config).get_waiter(name)
-    operation = getattr(client, botocore.xform_name(model.operation))
-    return core_waiter.Waiter(name, model, core_waiter.NormalizedOperationMethod(operation))
-
-
 class ClusterManager:
     def __init__(self, module, client):
         self.module = module
@@ -530,16 +482,7 @@ class ClusterManager:
             self.module.fail_json_aws(e, msg="Failed to describe {0}".format(self.what))
 
     def wait(self, name, what=None, **params):
-        waiter = _waiter(self.client, name)
-        timeout = self.params["wait_timeout"]
-        delay = waiter.config.delay
-        attempts = max(1, int(math.ceil(float(timeout) / delay))) + 1
-        try:
-            waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, name=self.name, **params)
-        except botocore.exceptions.WaiterError as e:
-            self.module.fail_json(**waiter_failure(e, what or self.what, name, timeout))
-        except (BotoCoreError, ClientError) as e:
-            self.module.fail_json_aws(e, msg="Failed while waiting for {0}".format(what or self.what))
+        wait_for(self.module, self.client, "eks", name, what or self.what, name=self.name, **params)
 
     def settle(self, cluster):
         """Wait for a cluster in transition: EKS accepts no update while it is CREATING or UPDATING."""
