@@ -58,13 +58,13 @@ lint: bootstrap ## ansible-lint (production profile), module docs render
 unit: bootstrap ## unit tests only
 	@$(PY) -m pytest tests/unit
 
-test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, local cloud, modules, molecule, Airflow DAGs
+test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, local cloud, modules, molecule, Airflow DAGs, end-to-end
 	@$(PY) -m tests.localcloud up
 	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
-	@status=0; $(WITH_CLOUD) $(PY) -m pytest -m "not e2e" || status=$$?; \
+	@status=0; $(WITH_CLOUD) $(PY) -m pytest --durations=25 || status=$$?; \
 	  $(PY) -m tests.localcloud down || true; exit $$status
 
-e2e: bootstrap ## the end-to-end journey: site x2, verify, drill, teardown x2, interrupted site
+e2e: bootstrap ## only the end-to-end tests (part of make test): site x2, roles alone, verify, drill, teardown x2, interrupted site
 	@$(PY) -m tests.localcloud up
 	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
 	@$(WITH_CLOUD) $(PY) -m pytest -m e2e tests/integration/test_e2e.py

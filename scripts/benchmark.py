@@ -9,7 +9,9 @@ tears down, and prints:
 - wall time of the converge / the longest dependency chain of injected waits
   (1.0 is ideal; a strictly sequential run would approach sum / chain),
 - the no-op re-run time as a fraction of the converge,
-- the number of tasks.
+- the number of tasks,
+- where the time goes: seconds per role (and outside roles) for both runs,
+  from the ansible.posix.profile_roles callback.
 
 Figures come from this run; nothing here is asserted.
 
@@ -43,6 +45,12 @@ def run(argv, env, log: Path) -> tuple[float, str, int]:
     return elapsed, proc.stdout, proc.returncode
 
 
+def per_role(out: str) -> dict[str, float]:
+    """profile_roles' summary: '<role> ----- 12.34s' lines after the recap."""
+    tail = out.split("PLAY RECAP", 1)[-1]
+    return {m[1].strip(): float(m[2]) for m in re.finditer(r"^(\S[^\n]*?) -{3,} (\d+(?:\.\d+)?)s$", tail, re.M)}
+
+
 def recap(out: str) -> dict[str, int]:
     m = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", out)
     return dict(zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, m.groups()))) if m else {}
@@ -63,7 +71,8 @@ def main() -> int:
 
     cloud = LocalCloud()
     cloud.up()
-    env = dict(os.environ, **cloud.cfg.env(), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, **cloud.cfg.env(), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_roles")
     playbook = [str(REPO / ".venv/bin/ansible-playbook"), "-i", "inventories/local",
                 "-e", "spotflow_cluster_name=spotflow-bench"]
     try:
@@ -92,6 +101,10 @@ def main() -> int:
     print(f"converge / longest chain    {t_first / chain:8.2f}    (goal: close to 1.0; sum / chain = {total / chain:.2f})")
     print(f"no-op re-run                {t_second:8.1f} s  = {t_second / t_first:.2f} of the converge, changed={rerun.get('changed')}")
     print(f"tasks in the converge       {tasks:8d}")
+    first_roles, second_roles = per_role(out_first), per_role(out_second)
+    print("seconds per role            converge    no-op")
+    for role in sorted(first_roles, key=first_roles.get, reverse=True):
+        print(f"  {role:<25} {first_roles[role]:8.1f} {second_roles.get(role, 0.0):8.1f}")
     print(f"logs: {state}")
     return 0
 

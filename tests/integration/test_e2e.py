@@ -24,7 +24,7 @@ from kubernetes import client
 from tests.localcloud.testing import recap
 
 REPO = Path(__file__).resolve().parents[2]
-# Not yet in `make test`: these have not passed end to end yet (see issue 6's note); run with `make e2e`.
+# part of `make test`; `make e2e` runs only these
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
