@@ -1,7 +1,7 @@
 """The whole journey against the local cloud, with the playbooks a user runs.
 
 - site.yml --check on an empty account creates nothing;
-- site.yml converges; a second run reports changed=0;
+- site.yml converges; a second run and a --check run report changed=0;
 - verify.yml passes; the Spot interruption drill heals;
 - teardown.yml removes everything: listing every resource type site.yml
   creates finds none of ours; a second teardown changes nothing;
@@ -113,6 +113,8 @@ def test_the_journey(localcloud):
 
     second = run_ok(localcloud, "site.yml", cluster)
     assert second.recap["changed"] == 0, second.stdout[-6000:]
+    planned = run_ok(localcloud, "site.yml", cluster, check=True)
+    assert planned.recap["changed"] == 0, planned.stdout[-6000:]
     # a role alone reads what the others left in AWS instead of their facts, and changes nothing
     for role in ("rds_postgres", "airflow_app"):
         alone = run_ok(localcloud, "site.yml", cluster, tags=role)
