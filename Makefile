@@ -1,6 +1,6 @@
 # Spotflow: Apache Airflow on Amazon EKS with workers on EC2 Spot.
 #
-#   make site    the main job: local cloud up, site.yml, verify.yml, summary
+#   make site    the main job: local cloud up, site.yml (which ends with verify.yml and the summary)
 #   make test    every test: lint, unit, local cloud, modules, molecule, end-to-end
 #
 # Both do all set-up themselves (Debian packages, .venv, collections, the
@@ -35,9 +35,8 @@ down: ## stop the local cloud (exactly the processes it started)
 status: ## show the local cloud's processes
 	@$(PY) -m tests.localcloud status
 
-site: up images ## MAIN JOB: site.yml then verify.yml against the local cloud
+site: up images ## MAIN JOB: site.yml against the local cloud (it ends with verify.yml and the summary)
 	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml
-	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/verify.yml
 
 verify: ## verify.yml against the inventory
 	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/verify.yml

@@ -9,7 +9,8 @@ module: aws_read
 short_description: Call one read-only AWS API operation (test helper for molecule verify)
 description:
   - Calls C(Describe*), C(List*) or C(Get*) operations for which no C(*_info)
-    module exists (EFS access points and backup policies, EKS add-ons) and
+    module exists or where the raw answer is what a test checks (EFS access points
+    in every state, backup and lifecycle policies, EKS add-ons) and
     returns the response. Refuses any other operation. Test-only helper of the
     molecule scenarios; never used by the roles.
   - A missing resource (an error code ending in C(NotFound) or C(NotFoundException))
