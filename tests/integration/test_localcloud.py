@@ -45,6 +45,13 @@ def test_describe_cluster_points_at_local_apiserver(localcloud, cluster):
     sg = c["resourcesVpcConfig"]["clusterSecurityGroupId"]
     groups = localcloud.boto3("ec2").describe_security_groups(GroupIds=[sg])["SecurityGroups"]
     assert groups[0]["VpcId"] == localcloud.vpc()["vpc_id"]
+    # its own OIDC issuer, as on AWS (moto gives every cluster the same one)
+    assert c["identity"]["oidc"]["issuer"].startswith("https://oidc.eks.")
+    other = localcloud.ensure_cluster(cluster + "-other")
+    try:
+        assert other["identity"]["oidc"]["issuer"] != c["identity"]["oidc"]["issuer"]
+    finally:
+        localcloud.delete_cluster(cluster + "-other")
 
 
 def test_token_from_emulated_sts_is_accepted(localcloud, cluster):

@@ -4,7 +4,8 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
 
 1. EFS legacy ``DescribeTags``/``CreateTags``/``DeleteTags`` (community.aws.efs calls DescribeTags).
 2. EKS node groups get ``updateConfig`` ``{maxUnavailable: 1}`` by default, as on AWS.
-3. EKS clusters answer with the local apiserver's endpoint and CA, remember who
+3. EKS clusters answer with the local apiserver's endpoint and CA and their
+   own OIDC issuer (moto gives every cluster the same one), remember who
    created them (the token webhook maps that identity to cluster-admin), and
    get a real cluster security group in EC2 (EKS creates one; managed nodes
    use it), deleted with the cluster.
@@ -234,6 +235,8 @@ def patch_eks(cfg) -> None:
         cluster.resources_vpc_config = cfg_vpc
         cluster.endpoint = cfg.apiserver_url
         cluster.certificate_authority = {"data": ca_data}
+        # every EKS cluster has its own OIDC issuer; moto gives all the same one
+        cluster.identity = {"oidc": {"issuer": f"https://oidc.eks.{self.region_name}.amazonaws.com/id/{uuid.uuid4().hex.upper()}"}}
         cluster.spotflow_creator = getattr(_current_response, "creator", None)
         cluster.access_config = {"authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": True}
         return cluster
