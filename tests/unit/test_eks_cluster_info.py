@@ -35,12 +35,6 @@ class FakeEKS:
             raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "No cluster"}}, "DescribeCluster")
         return {"cluster": self.cluster}
 
-    def list_clusters(self, aws_retry=False, nextToken=None):
-        self.calls.append(("list_clusters", nextToken))
-        if nextToken is None:
-            return {"clusters": ["b"], "nextToken": "1"}
-        return {"clusters": ["a", "gone"]}
-
     def list_nodegroups(self, clusterName, aws_retry=False, nextToken=None):
         self.calls.append(("list", nextToken))
         index = int(nextToken or 0)
@@ -88,21 +82,3 @@ def test_without_nodegroups(monkeypatch, capsys):
 def test_other_errors_fail(monkeypatch, capsys):
     result = run({"name": "dev"}, FakeEKS(error="AccessDeniedException"), monkeypatch, capsys)
     assert result["_rc"] == 1 and "Failed to read EKS cluster dev" in result["msg"]
-
-
-def test_without_a_name_every_cluster_is_described(monkeypatch, capsys):
-    client = FakeEKS()
-    clusters = {"a": {"name": "a", "identity": {"oidc": {"issuer": "https://oidc/id/A"}}}, "b": {"name": "b"}}
-
-    def describe(name, aws_retry=False):
-        client.calls.append(("describe", name))
-        if name not in clusters:  # deleted between ListClusters and DescribeCluster
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "No cluster"}}, "DescribeCluster")
-        return {"cluster": clusters[name]}
-
-    client.describe_cluster = describe
-    result = run({}, client, monkeypatch, capsys, check_mode=True)
-    assert result["_rc"] == 0 and result["changed"] is False
-    assert [c["name"] for c in result["clusters"]] == ["a", "b"]
-    assert result["clusters"][0]["identity"]["oidc"]["issuer"] == "https://oidc/id/A"
-    assert "exists" not in result and ("list_clusters", "1") in client.calls

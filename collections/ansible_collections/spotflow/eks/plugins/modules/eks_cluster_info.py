@@ -9,11 +9,10 @@ DOCUMENTATION = r"""
 ---
 module: eks_cluster_info
 version_added: 0.1.0
-short_description: Read Amazon EKS clusters and the names of their node groups
+short_description: Read an Amazon EKS cluster and the names of its node groups
 description:
   - Describes one EKS cluster (C(DescribeCluster)) and lists its managed node groups
     (C(ListNodegroups)), without changing anything.
-  - Without O(name), describes every cluster of the region (RV(clusters)).
   - This module exists because neither C(amazon.aws) nor C(community.aws) has an
     C(eks_cluster_info) module. A cluster that does not exist is not an error.
     RV(exists) is then V(false), so roles can read the cluster in check mode on an
@@ -23,11 +22,12 @@ author:
 options:
   name:
     description:
-      - Name of the cluster. Left out, every cluster of the region is described.
+      - Name of the cluster.
     type: str
+    required: true
   list_nodegroups:
     description:
-      - Also list the names of the cluster's managed node groups (with O(name) only).
+      - Also list the names of the cluster's managed node groups.
     type: bool
     default: true
 notes:
@@ -54,10 +54,6 @@ EXAMPLES = r"""
     name: spotflow-dev
   register: cluster_info
 
-- name: Find the other clusters that use the same OIDC issuer
-  spotflow.eks.eks_cluster_info:
-  register: all_clusters
-
 - name: Fail unless the cluster is ready
   ansible.builtin.assert:
     that:
@@ -68,28 +64,22 @@ EXAMPLES = r"""
 RETURN = r"""
 exists:
   description: Whether the cluster exists.
-  returned: with O(name)
+  returned: always
   type: bool
   sample: true
 cluster:
   description:
     - The cluster as C(DescribeCluster) returns it, with snake_case keys (tag keys kept);
       see M(spotflow.eks.eks_cluster) for the fields. Empty when it does not exist.
-  returned: with O(name)
+  returned: always
   type: dict
   sample: {"name": "spotflow-dev", "status": "ACTIVE", "version": "1.35"}
 nodegroups:
   description: Names of the cluster's managed node groups, sorted. Empty when the cluster does not exist.
-  returned: with O(name) and O(list_nodegroups=true)
+  returned: when O(list_nodegroups=true)
   type: list
   elements: str
   sample: [ng-on-demand, ng-spot]
-clusters:
-  description: Every cluster of the region, described like RV(cluster), sorted by name.
-  returned: without O(name)
-  type: list
-  elements: dict
-  sample: [{"name": "spotflow-dev", "status": "ACTIVE", "version": "1.35"}]
 """
 
 try:
@@ -132,31 +122,14 @@ def nodegroup_names(client, name):
         kwargs["nextToken"] = page["nextToken"]
 
 
-def cluster_names(client):
-    names = []
-    kwargs = {}
-    while True:
-        page = client.list_clusters(aws_retry=True, **kwargs)
-        names.extend(page.get("clusters") or [])
-        if not page.get("nextToken"):
-            return sorted(names)
-        kwargs["nextToken"] = page["nextToken"]
-
-
 def main():
     argument_spec = dict(
-        name=dict(type="str"),
+        name=dict(type="str", required=True),
         list_nodegroups=dict(type="bool", default=True),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     client = module.client("eks", retry_decorator=AWSRetry.jittered_backoff())
     name = module.params["name"]
-    if not name:
-        try:
-            clusters = [describe(client, n) for n in cluster_names(client)]
-        except (BotoCoreError, ClientError) as e:
-            module.fail_json_aws(e, msg="Failed to list the EKS clusters")
-        module.exit_json(changed=False, clusters=[to_result(c) for c in clusters if c])
     try:
         cluster = describe(client, name)
         result = dict(changed=False, exists=cluster is not None, cluster=to_result(cluster))
