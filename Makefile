@@ -14,6 +14,9 @@ PY := $(VENV)/bin/python
 # every target that talks to the local cloud gets its environment
 WITH_CLOUD := scripts/with-localcloud.sh
 INVENTORY ?= inventories/local
+# make test and make e2e start a local cloud of their own (own state dir and
+# ports): a cloud that make site left running is never touched by the tests
+TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFLOW_LOCALCLOUD_PORT_BASE=16000;
 
 .PHONY: help bootstrap images up down status site verify teardown drill test e2e lint unit bench clean
 
@@ -24,16 +27,16 @@ bootstrap: ## Debian packages, Python venv, collections, control plane build (id
 	@bash scripts/bootstrap.sh
 
 images: bootstrap ## the local stand-in for apache/airflow:3.3.2 (cached; needs dockerd: make up)
-	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
+	@$(WITH_CLOUD) bash localcloud/images/build-airflow-base.sh
 
 up: bootstrap ## start the local cloud (idempotent)
-	@$(PY) -m tests.localcloud up
+	@$(PY) -m localcloud up
 
 down: ## stop the local cloud (exactly the processes it started)
-	@$(PY) -m tests.localcloud down
+	@$(PY) -m localcloud down
 
 status: ## show the local cloud's processes
-	@$(PY) -m tests.localcloud status
+	@$(PY) -m localcloud status
 
 site: up images ## MAIN JOB: site.yml against the local cloud (it ends with verify.yml and the summary)
 	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml
@@ -57,19 +60,21 @@ lint: bootstrap ## ansible-lint (production profile), module docs render
 unit: bootstrap ## unit tests only
 	@$(PY) -m pytest tests/unit
 
-test: bootstrap lint ## EVERY TEST (what CI runs): lint, unit, local cloud, modules, molecule, Airflow DAGs, end-to-end
-	@$(PY) -m tests.localcloud up
-	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
-	@status=0; $(WITH_CLOUD) $(PY) -m pytest --durations=25 || status=$$?; \
-	  $(PY) -m tests.localcloud down || true; exit $$status
+test: bootstrap lint ## EVERY TEST (what CI runs), on a local cloud of its own: lint, unit, local cloud, modules, molecule, Airflow DAGs, end-to-end
+	@$(TEST_CLOUD) $(PY) -m localcloud up
+	@$(TEST_CLOUD) $(WITH_CLOUD) bash localcloud/images/build-airflow-base.sh
+	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest --durations=40 || status=$$?; \
+	  $(PY) -m localcloud down || true; exit $$status
 
-e2e: bootstrap ## only the end-to-end tests (part of make test): site x2, roles alone, verify, drill, teardown x2, interrupted site
-	@$(PY) -m tests.localcloud up
-	@$(WITH_CLOUD) bash tests/localcloud/images/build-airflow-base.sh
-	@$(WITH_CLOUD) $(PY) -m pytest -m e2e tests/integration/test_e2e.py
+e2e: bootstrap ## only the end-to-end tests (part of make test), on the tests' local cloud
+	@$(TEST_CLOUD) $(PY) -m localcloud up
+	@$(TEST_CLOUD) $(WITH_CLOUD) bash localcloud/images/build-airflow-base.sh
+	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest -m e2e tests/integration/test_e2e.py || status=$$?; \
+	  $(PY) -m localcloud down || true; exit $$status
 
 bench: up images ## measure site.yml against the local cloud with AWS-like latencies
 	@$(PY) scripts/benchmark.py
 
-clean: down ## remove the local cloud's state (caches in ~/.cache/spotflow stay)
-	@rm -rf .localcloud
+clean: down ## remove the local clouds' state (caches in ~/.cache/spotflow stay)
+	@$(TEST_CLOUD) $(PY) -m localcloud down
+	@rm -rf .localcloud .localcloud-test

@@ -67,7 +67,7 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="spotflow-bench-"))
     os.environ.update(SPOTFLOW_LOCALCLOUD_PORT_BASE=str(args.port_base), SPOTFLOW_LOCALCLOUD_STATE=str(state),
                       SPOTFLOW_LOCALCLOUD_LATENCY=json.dumps(latency))
-    from tests.localcloud.cloud import LocalCloud
+    from localcloud.cloud import LocalCloud
 
     cloud = LocalCloud()
     cloud.up()

@@ -19,7 +19,8 @@ hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 # --- Debian packages ---------------------------------------------------------
 DEB_PKGS=(golang-go rsync make etcd-server golang-github-modern-go-reflect2-dev
-          docker.io docker-registry debootstrap ca-certificates)
+          docker.io docker-registry debootstrap ca-certificates
+          containerd runc containernetworking-plugins iptables iproute2 conntrack dnsmasq-base skopeo umoci)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -82,5 +83,5 @@ else
 fi
 
 # --- Kubernetes control plane (built once, cached outside the repo) -----------
-bash "$ROOT/tests/localcloud/scripts/build-control-plane.sh" "$CACHE"
+bash "$ROOT/localcloud/scripts/build-kubernetes.sh" "$CACHE"
 say "ready: $VENV"

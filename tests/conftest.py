@@ -15,8 +15,8 @@ sys.path.insert(0, str(REPO / "collections"))
 @pytest.fixture(scope="session")
 def localcloud():
     """The local cloud, started for the session unless it is already up (then left running)."""
-    from tests.localcloud.cloud import LocalCloud
-    from tests.localcloud.testing import Handle
+    from localcloud.cloud import LocalCloud
+    from localcloud.testing import Handle
 
     cloud = LocalCloud()
     started = False

@@ -3,7 +3,7 @@
 Needs a running docker daemon; skipped (with the reason) otherwise, or when
 SPOTFLOW_IMAGE_TESTS=0.  When apache/airflow:3.3.2 is missing, the local
 stand-in is built (or loaded from its cache) with
-tests/localcloud/images/build-airflow-base.sh: the first time that takes a
+localcloud/images/build-airflow-base.sh: the first time that takes a
 minute or more.  The image is built from a minimal context (dags/ + docker/),
 exactly as docker/README.md documents.
 """
@@ -53,7 +53,7 @@ def docker(*args: str, check: bool = True, timeout: int = 300, **kw) -> subproce
 @pytest.fixture(scope="module")
 def image() -> str:
     if docker("image", "inspect", BASE, check=False).returncode != 0:
-        script = REPO / "tests/localcloud/images/build-airflow-base.sh"
+        script = REPO / "localcloud/images/build-airflow-base.sh"
         subprocess.run(["bash", str(script)], check=True, timeout=3600)
     tar = subprocess.run(["tar", "-C", str(REPO), "-c", "dags", "docker"], capture_output=True, check=True).stdout
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.localcloud.testing import recap
+from localcloud.testing import recap
 
 REPO = Path(__file__).resolve().parents[2]
 # part of `make test`; `make e2e` runs only these
@@ -74,12 +74,15 @@ def ours(localcloud, cluster: str) -> dict[str, list]:
                                if tag in iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=p["Arn"]).get("Tags", [])]
     found["secrets"] = [s["Name"] for s in b("secretsmanager").list_secrets()["SecretList"]
                         if s["Name"].startswith(f"spotflow/{cluster}/") and "DeletedDate" not in s]
-    v1 = client.CoreV1Api(localcloud.k8s())
-    found["k8s_namespaces"] = [n.metadata.name for n in v1.list_namespace(label_selector="app.kubernetes.io/part-of=spotflow").items]
-    found["k8s_persistent_volumes"] = [p.metadata.name for p in v1.list_persistent_volume(
-        label_selector="app.kubernetes.io/part-of=spotflow").items]
-    found["k8s_nodes"] = [n.metadata.name for n in v1.list_node().items
-                          if n.metadata.labels.get("eks.amazonaws.com/nodegroup") in found["eks_nodegroups"]]
+    # Kubernetes objects live in the cluster's own control plane: no cluster, none of them
+    found["k8s_namespaces"] = found["k8s_persistent_volumes"] = found["k8s_nodes"] = []
+    if found["eks_clusters"]:
+        v1 = client.CoreV1Api(localcloud.k8s(cluster))
+        found["k8s_namespaces"] = [n.metadata.name for n in v1.list_namespace(
+            label_selector="app.kubernetes.io/part-of=spotflow").items]
+        found["k8s_persistent_volumes"] = [p.metadata.name for p in v1.list_persistent_volume(
+            label_selector="app.kubernetes.io/part-of=spotflow").items]
+        found["k8s_nodes"] = [n.metadata.name for n in v1.list_node().items]
     return found
 
 

@@ -54,7 +54,7 @@ def docker_ok() -> bool:
         return False
 
 
-needs_docker = pytest.mark.skipif(not docker_ok(), reason="no Docker daemon (python -m tests.localcloud up starts one)")
+needs_docker = pytest.mark.skipif(not docker_ok(), reason="no Docker daemon (python -m localcloud up starts one)")
 
 
 def registry_tags(localcloud, repository):

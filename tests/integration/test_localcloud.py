@@ -19,9 +19,11 @@ from kubernetes import client
 CLUSTER = "lc-test"
 
 
-def _get(localcloud, path: str, token: str) -> int:
-    ctx = ssl.create_default_context(cafile=localcloud.env["SPOTFLOW_K8S_CA"])
-    req = urllib.request.Request(localcloud.env["SPOTFLOW_K8S_HOST"] + path, headers={"Authorization": f"Bearer {token}"})
+def _get(localcloud, cluster: str, path: str, token: str) -> int:
+    """GET ``path`` on ``cluster``'s apiserver (found through DescribeCluster) with a bearer token."""
+    c = localcloud.boto3("eks").describe_cluster(name=cluster)["cluster"]
+    ctx = ssl.create_default_context(cadata=base64.b64decode(c["certificateAuthority"]["data"]).decode())
+    req = urllib.request.Request(c["endpoint"] + path, headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
             return r.status
@@ -37,11 +39,15 @@ def cluster(localcloud):
 
 
 # --- EKS authentication ---------------------------------------------------------
-def test_describe_cluster_points_at_local_apiserver(localcloud, cluster):
+def test_describe_cluster_points_at_its_own_apiserver(localcloud, cluster):
     c = localcloud.boto3("eks").describe_cluster(name=cluster)["cluster"]
-    assert c["endpoint"] == localcloud.env["SPOTFLOW_K8S_HOST"]
-    with open(localcloud.env["SPOTFLOW_K8S_CA"], "rb") as f:
-        assert base64.b64decode(c["certificateAuthority"]["data"]) == f.read()
+    assert c["status"] == "ACTIVE"
+    assert c["endpoint"].startswith("https://127.0.0.1:")
+    # the CA DescribeCluster gives is the one that signed that apiserver's certificate
+    host, port = c["endpoint"][len("https://"):].split(":")
+    ctx = ssl.create_default_context(cadata=base64.b64decode(c["certificateAuthority"]["data"]).decode())
+    with socket.create_connection((host, int(port)), timeout=5) as sock, ctx.wrap_socket(sock, server_hostname=host):
+        pass
     sg = c["resourcesVpcConfig"]["clusterSecurityGroupId"]
     groups = localcloud.boto3("ec2").describe_security_groups(GroupIds=[sg])["SecurityGroups"]
     assert groups[0]["VpcId"] == localcloud.vpc()["vpc_id"]
@@ -55,13 +61,13 @@ def test_describe_cluster_points_at_local_apiserver(localcloud, cluster):
 
 
 def test_token_from_emulated_sts_is_accepted(localcloud, cluster):
-    assert _get(localcloud, "/api/v1/namespaces", localcloud.eks_token(cluster)) == 200
+    assert _get(localcloud, cluster, "/api/v1/namespaces", localcloud.eks_token(cluster)) == 200
 
 
 def test_anonymous_and_garbage_tokens_are_refused(localcloud, cluster):
-    assert _get(localcloud, "/api/v1/namespaces", "") == 401
-    assert _get(localcloud, "/api/v1/namespaces", "k8s-aws-v1.bm90LWEtdXJs") == 401
-    assert _get(localcloud, "/api/v1/namespaces", "not-even-eks") == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", "") == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", "k8s-aws-v1.bm90LWEtdXJs") == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", "not-even-eks") == 401
 
 
 def test_forged_token_is_refused(localcloud, cluster):
@@ -70,7 +76,7 @@ def test_forged_token_is_refused(localcloud, cluster):
     url = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     # same URL, signature of another request: flip the last hex digit
     forged = url[:-1] + ("0" if url[-1] != "0" else "1")
-    assert _get(localcloud, "/api/v1/namespaces", "k8s-aws-v1." + base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")) == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", "k8s-aws-v1." + base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")) == 401
     # a token signed with a secret the account does not know
     import botocore.session
 
@@ -79,11 +85,57 @@ def test_forged_token_is_refused(localcloud, cluster):
     sts = sess.create_client("sts", region_name=localcloud.cfg.region, endpoint_url=localcloud.env["AWS_ENDPOINT_URL"])
     from ansible_collections.spotflow.eks.plugins.module_utils.eks_token import generate_token
 
-    assert _get(localcloud, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
 
 
 def test_token_for_another_cluster_is_refused(localcloud, cluster):
-    assert _get(localcloud, "/api/v1/namespaces", localcloud.eks_token("no-such-cluster")) == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", localcloud.eks_token("no-such-cluster")) == 401
+    # a valid token for another existing cluster is good there, and only there
+    other = cluster + "-aud"
+    localcloud.ensure_cluster(other)
+    try:
+        token = localcloud.eks_token(other)
+        assert _get(localcloud, other, "/api/v1/namespaces", token) == 200
+        assert _get(localcloud, cluster, "/api/v1/namespaces", token) == 401
+    finally:
+        localcloud.delete_cluster(other)
+
+
+def test_two_clusters_share_nothing(localcloud, cluster):
+    """Each EKS cluster has its own Kubernetes: own endpoint, CA, objects; deleting one stops only its processes."""
+    other = cluster + "-two"
+    a = localcloud.boto3("eks").describe_cluster(name=cluster)["cluster"]
+    b = localcloud.ensure_cluster(other)
+    try:
+        assert a["endpoint"] != b["endpoint"]
+        assert a["certificateAuthority"]["data"] != b["certificateAuthority"]["data"]
+        va, vb = client.CoreV1Api(localcloud.k8s(cluster)), client.CoreV1Api(localcloud.k8s(other))
+        ns = f"only-in-{other}"
+        vb.create_namespace({"metadata": {"name": ns}})
+        assert ns in [n.metadata.name for n in vb.list_namespace().items]
+        assert ns not in [n.metadata.name for n in va.list_namespace().items]
+        # the service account issuer is the cluster's own OIDC issuer (what IRSA trusts)
+        sa_token = vb.create_namespaced_service_account_token if hasattr(vb, "create_namespaced_service_account_token") else None
+        assert sa_token is not None
+        tr = vb.create_namespaced_service_account_token("default", "default", {"spec": {"audiences": ["sts.amazonaws.com"]}})
+        payload = tr.status.token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["iss"] == b["identity"]["oidc"]["issuer"]
+    finally:
+        localcloud.delete_cluster(other)
+    # the deleted cluster's apiserver stops answering; the other one is untouched
+    port = int(b["endpoint"].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 30
+    while _port_open(port):
+        assert time.monotonic() < deadline, "the deleted cluster's apiserver still listens"
+        time.sleep(0.5)
+    assert _get(localcloud, cluster, "/api/v1/namespaces", localcloud.eks_token(cluster)) == 200
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_expired_token_is_refused(localcloud, cluster, monkeypatch):
@@ -93,7 +145,7 @@ def test_expired_token_is_refused(localcloud, cluster, monkeypatch):
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: past)
     token = localcloud.eks_token(cluster)
     monkeypatch.undo()
-    assert _get(localcloud, "/api/v1/namespaces", token) == 401
+    assert _get(localcloud, cluster, "/api/v1/namespaces", token) == 401
 
 
 def test_identity_without_access_entry_is_refused(localcloud, cluster):
@@ -110,7 +162,7 @@ def test_identity_without_access_entry_is_refused(localcloud, cluster):
     sess.set_credentials(key["AccessKeyId"], key["SecretAccessKey"])
     sts = sess.create_client("sts", region_name=localcloud.cfg.region, endpoint_url=localcloud.env["AWS_ENDPOINT_URL"])
     try:
-        assert _get(localcloud, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
+        assert _get(localcloud, cluster, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
     finally:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
         iam.delete_user(UserName=user)
@@ -128,7 +180,7 @@ def test_nodegroup_becomes_nodes_and_goes_away(localcloud, cluster):
         instance_types=["m5.large", "m5a.large", "m6i.large"])
     try:
         assert len(names) == 3
-        nodes = localcloud.nodes_of("lc-spot")
+        nodes = localcloud.nodes_of(cluster, "lc-spot")
         subnets = localcloud.boto3("ec2").describe_subnets(SubnetIds=localcloud.vpc()["subnet_ids"])["Subnets"]
         zones = {s["AvailabilityZone"] for s in subnets}
         for n in nodes:
@@ -144,7 +196,7 @@ def test_nodegroup_becomes_nodes_and_goes_away(localcloud, cluster):
         assert len({_labels(n)["node.kubernetes.io/instance-type"] for n in nodes}) == 3  # diversified
 
         # label and taint updates through the EKS API reach existing nodes; others' taints stay
-        v1 = client.CoreV1Api(localcloud.k8s())
+        v1 = client.CoreV1Api(localcloud.k8s(cluster))
         first = nodes[0].metadata.name
         n0 = v1.read_node(first)
         v1.patch_node(first, {"spec": {"taints": [t.to_dict() for t in n0.spec.taints] + [{"key": "mine", "effect": "NoSchedule"}]}})
@@ -153,10 +205,10 @@ def test_nodegroup_becomes_nodes_and_goes_away(localcloud, cluster):
             labels={"addOrUpdateLabels": {"team": "ml"}, "removeLabels": ["lifecycle"]},
             taints={"addOrUpdateTaints": [{"key": "spotInstance", "value": "yes", "effect": "PREFER_NO_SCHEDULE"}]},
             scalingConfig={"minSize": 0, "maxSize": 6, "desiredSize": 4})
-        localcloud.wait_for_nodes("lc-spot", 4)
+        localcloud.wait_for_nodes(cluster, "lc-spot", 4)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            nodes = localcloud.nodes_of("lc-spot")
+            nodes = localcloud.nodes_of(cluster, "lc-spot")
             if all(_labels(n).get("team") == "ml" and "lifecycle" not in _labels(n)
                    and ("spotInstance", "yes") in [(t.key, t.value) for t in n.spec.taints] for n in nodes):
                 break
@@ -168,7 +220,7 @@ def test_nodegroup_becomes_nodes_and_goes_away(localcloud, cluster):
         assert [t.key for t in mine.spec.taints].count("spotInstance") == 1
     finally:
         localcloud.delete_nodegroup(cluster, "lc-spot")
-    assert localcloud.nodes_of("lc-spot") == []
+    assert localcloud.nodes_of(cluster, "lc-spot") == []
 
 
 # --- the real scheduler ------------------------------------------------------------
@@ -190,7 +242,7 @@ def pools(localcloud, cluster):
     localcloud.make_nodegroup(cluster, "lc-sched-od", "ON_DEMAND", labels={"lifecycle": "OnDemand"}, size=2,
                               instance_types=["m5.large"])
     ns = f"lc-{uuid.uuid4().hex[:6]}"
-    v1 = client.CoreV1Api(localcloud.k8s())
+    v1 = client.CoreV1Api(localcloud.k8s(cluster))
     v1.create_namespace({"metadata": {"name": ns}})
     deadline = time.monotonic() + 30
     while not v1.list_namespaced_service_account(ns).items and time.monotonic() < deadline:
@@ -212,9 +264,9 @@ def _wait_running(v1, ns, selector, count, timeout=60):
     raise AssertionError(f"{selector}: fewer than {count} pods running")
 
 
-def test_scheduler_places_workers_on_spot_and_core_on_demand(localcloud, pools):
-    v1 = client.CoreV1Api(localcloud.k8s())
-    apps = client.AppsV1Api(localcloud.k8s())
+def test_scheduler_places_workers_on_spot_and_core_on_demand(localcloud, cluster, pools):
+    v1 = client.CoreV1Api(localcloud.k8s(cluster))
+    apps = client.AppsV1Api(localcloud.k8s(cluster))
     ns = pools
     worker_affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
         {"weight": 100, "preference": {"matchExpressions": [{"key": "lifecycle", "operator": "In", "values": ["Ec2Spot"]}]}}]}}
@@ -243,8 +295,8 @@ def test_scheduler_places_workers_on_spot_and_core_on_demand(localcloud, pools):
         time.sleep(0.5)
 
 
-def test_job_pods_succeed(localcloud, pools):
-    batch = client.BatchV1Api(localcloud.k8s())
+def test_job_pods_succeed(localcloud, cluster, pools):
+    batch = client.BatchV1Api(localcloud.k8s(cluster))
     batch.create_namespaced_job(pools, {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
         "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
@@ -256,11 +308,11 @@ def test_job_pods_succeed(localcloud, pools):
 
 
 # --- Spot interruption -----------------------------------------------------------------
-def test_fis_spot_interruption_evicts_and_replaces(localcloud, pools):
-    v1 = client.CoreV1Api(localcloud.k8s())
+def test_fis_spot_interruption_evicts_and_replaces(localcloud, cluster, pools):
+    v1 = client.CoreV1Api(localcloud.k8s(cluster))
     ns = pools
     ec2 = localcloud.boto3("ec2")
-    spot_nodes = {n.metadata.name: n for n in localcloud.nodes_of("lc-sched-spot")}
+    spot_nodes = {n.metadata.name: n for n in localcloud.nodes_of(cluster, "lc-sched-spot")}
     victim_name = sorted(spot_nodes)[0]
     victim_instance = spot_nodes[victim_name].spec.provider_id.rsplit("/", 1)[-1]
     body = _pod("victim", None, [SPOT_TOLERATION])
@@ -292,9 +344,9 @@ def test_fis_spot_interruption_evicts_and_replaces(localcloud, pools):
     assert victim_name not in [n.metadata.name for n in v1.list_node().items]
     state = ec2.describe_instances(InstanceIds=[victim_instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "terminated"
-    after = localcloud.wait_for_nodes("lc-sched-spot", 2)
+    after = localcloud.wait_for_nodes(cluster, "lc-sched-spot", 2)
     assert victim_name not in after
-    for n in localcloud.nodes_of("lc-sched-spot"):
+    for n in localcloud.nodes_of(cluster, "lc-sched-spot"):
         assert n.metadata.labels["lifecycle"] == "Ec2Spot"
         assert ("spotInstance", "PreferNoSchedule") in [(t.key, t.effect) for t in n.spec.taints]
 
@@ -385,8 +437,8 @@ def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
 
 # --- lifecycle: a second, isolated local cloud -------------------------------------------
 def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
-    from tests.localcloud.cloud import LocalCloud, running_pid
-    from tests.localcloud.config import Config
+    from localcloud.cloud import LocalCloud, running_pid
+    from localcloud.config import Config
 
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_PORT_BASE", "25000")
@@ -403,16 +455,17 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         assert cloud.status() == pids
 
         # injected latency: CREATING for the configured seconds, then ACTIVE
-        from tests.localcloud.testing import Handle
+        from localcloud.testing import Handle
 
         h = Handle(cloud)
-        assert h.ensure_cluster("slow")["status"] == "CREATING"
+        slow = h.ensure_cluster("slow", wait=False)
+        assert slow["status"] == "CREATING"
         assert h.boto3("eks").describe_cluster(name="slow")["cluster"]["status"] == "CREATING"
         efs = h.boto3("efs")
         fs = efs.create_file_system(CreationToken="slow", Encrypted=True)
         assert fs["LifeCycleState"] == "creating"
         assert efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["LifeCycleState"] == "creating"
-        h.boto3("eks").get_waiter("cluster_active").wait(name="slow", WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+        h.boto3("eks").get_waiter("cluster_active").wait(name="slow", WaiterConfig={"Delay": 1, "MaxAttempts": 90})
         assert efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["LifeCycleState"] == "available"
         assert time.monotonic() - t0 >= 3
     finally:
@@ -429,9 +482,11 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         except (ProcessLookupError, FileNotFoundError):
             alive = False
         assert not alive, f"{name} (pid {pid}) still running"
-    for port in (25000, 25001, 25379, 25380, 25443):
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    # the cluster's own control plane went with it: ports closed, state removed
+    cluster_port = int(slow["endpoint"].rsplit(":", 1)[1])
+    for port in (25000, 25001, 25002, cluster_port, cluster_port + 1, cluster_port + 2):
+        assert not _port_open(port), f"port {port} still open"
+    assert not list((cfg.state_dir / "clusters").glob("*"))
 
 
 def test_ecr_leads_to_the_local_registry(localcloud, tmp_path):

@@ -63,7 +63,7 @@ def test_stale_resource_version_is_refused(localcloud, run):
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    v1 = client.CoreV1Api(localcloud.k8s())
+    v1 = client.CoreV1Api(localcloud.k8s(run["cluster_name"]))
     name = run["od_nodes"][0]
     stale = call_json(v1.read_node, name)["metadata"]["resourceVersion"]
     v1.patch_node(name, {"metadata": {"labels": {"spotflow-touched": "1"}}})  # someone else writes
@@ -79,8 +79,8 @@ def test_conflict_is_retried_and_the_other_write_kept(localcloud, run):
     from ansible_collections.spotflow.eks.plugins.modules import node_taint
     from kubernetes import client
 
-    v1 = client.CoreV1Api(localcloud.k8s())
-    other = client.CoreV1Api(localcloud.k8s())
+    v1 = client.CoreV1Api(localcloud.k8s(run["cluster_name"]))
+    other = client.CoreV1Api(localcloud.k8s(run["cluster_name"]))
     name = run["od_nodes"][0]
     theirs = {"key": "example.com/meanwhile", "value": "x", "effect": "NoSchedule"}
 

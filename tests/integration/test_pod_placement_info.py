@@ -41,7 +41,7 @@ def test_spot_nodes_carry_the_group_taint(localcloud, run):
     """The premise of the placement test: EKS put the group's taint on the Spot nodes."""
     from kubernetes import client
 
-    v1 = client.CoreV1Api(localcloud.k8s())
+    v1 = client.CoreV1Api(localcloud.k8s(run["cluster_name"]))
     for name in run["spot_nodes"]:
         taints = [(t.key, t.value, t.effect) for t in v1.read_node(name).spec.taints or []]
         assert ("spotInstance", "true", "PreferNoSchedule") in taints, (name, taints)

@@ -219,7 +219,7 @@ def test_replacement_refused_unless_allowed(localcloud, run, cluster):
         assert replaced["nodegroupArn"] != before["nodegroupArn"]
         assert replaced["instanceTypes"] == ["m5.2xlarge", "m6i.2xlarge"]
         assert replaced["capacityType"] == "SPOT"
-        localcloud.wait_for_nodes(name, 2)
+        localcloud.wait_for_nodes(cluster, name, 2)
     finally:
         proc, _actions, out = run(_vars(cluster, subnets, spot_nodegroup_state="absent"), recorded=False)
         assert proc.returncode == 0, out[-4000:]

@@ -9,7 +9,7 @@ import botocore.session
 import pytest
 
 from ansible_collections.spotflow.eks.plugins.module_utils.eks_token import generate_token
-from tests.localcloud.webhook import Authority, TokenRejected, review_response, verify
+from localcloud.aws.eks_auth import Authority, TokenRejected, review_response, verify
 
 ENDPOINT = "http://127.0.0.1:15000"
 AKID, SECRET = "AKIATESTTESTTEST0001", "s3cret"

@@ -628,7 +628,7 @@ class ImageBuilder:
         hint = (
             "The base image {0} is not in the Docker daemon and {1}. Make it pullable from this host "
             "(registry access, credentials) or load it into the daemon first (docker load / docker build; "
-            "for the local cloud: tests/localcloud/images/build-airflow-base.sh)."
+            "for the local cloud: localcloud/images/build-airflow-base.sh)."
         )
         if self.module.check_mode:
             try:

@@ -20,6 +20,7 @@ launches a replacement, which becomes a new Node.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -30,7 +31,7 @@ from typing import Any, Callable
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-LOG = logging.getLogger("localcloud.nodesim")
+LOG = logging.getLogger("localcloud.nodes")
 
 SIM_ANNOTATION = "localcloud.spotflow.io/simulated"
 MANAGED_LABELS = "localcloud.spotflow.io/eks-labels"
@@ -61,14 +62,15 @@ def allocatable(capacity: dict[str, str]) -> dict[str, str]:
 
 
 class NodeSimulator:
-    def __init__(self, kubeconfig: str, interval: float = 1.0, k8s_version: str = "v1.20.2"):
-        self.kubeconfig = kubeconfig
+    def __init__(self, control_planes, interval: float = 1.0, k8s_version: str = "v1.20.2"):
+        self.control_planes = control_planes  # localcloud.kube.controlplane.ControlPlanes
         self.interval = interval
         self.k8s_version = k8s_version
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._interrupting: dict[str, float] = {}  # instance id -> deadline
-        self._api: client.CoreV1Api | None = None
+        self._clients: dict[int, client.CoreV1Api] = {}  # id(control plane) -> its API
+        self._current = threading.local()  # the cluster a thread is working on
         self._types: dict[str, str] = {}  # instance id -> the type it "launched" as
         self._round_robin: dict[str, int] = {}  # node group ARN -> next override
         self.errors = 0
@@ -76,10 +78,27 @@ class NodeSimulator:
     # --- plumbing -------------------------------------------------------
     @property
     def api(self) -> client.CoreV1Api:
-        if self._api is None:
-            api_client = config.new_client_from_config(config_file=self.kubeconfig)
-            self._api = client.CoreV1Api(api_client)
-        return self._api
+        """The Kubernetes API of the cluster this thread works on (see ``_on``)."""
+        return self._current.api
+
+    @contextlib.contextmanager
+    def _on(self, plane):
+        api = self._clients.get(id(plane))
+        if api is None:
+            api = client.CoreV1Api(config.new_client_from_config(config_file=str(plane.admin_kubeconfig)))
+            self._clients[id(plane)] = api
+        self._current.api = api
+        try:
+            yield api
+        finally:
+            self._current.api = None
+
+    def _active_planes(self) -> list:
+        planes = [p for p in self.control_planes.all() if p.state == "ACTIVE"]
+        live = {id(p) for p in planes}
+        for key in set(self._clients) - live:
+            self._clients.pop(key)
+        return planes
 
     def start(self) -> threading.Thread:
         t = threading.Thread(target=self._run, name="node-simulator", daemon=True)
@@ -99,16 +118,18 @@ class NodeSimulator:
                 self.errors += 1
                 if self.errors in (1, 10) or self.errors % 60 == 0:
                     LOG.warning("reconcile failed (%d in a row): %s", self.errors, e)
-                self._api = None if self.errors % 10 == 0 else self._api
+                if self.errors % 10 == 0:
+                    self._clients.clear()
             self._stop.wait(self.interval)
 
     # --- desired state from moto -----------------------------------------
-    def desired_nodes(self) -> dict[str, dict[str, Any]]:
+    def desired_nodes(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """cluster name -> node name -> what the node should look like."""
         from moto.autoscaling.models import autoscaling_backends
         from moto.ec2.models import ec2_backends
         from moto.eks.models import eks_backends
 
-        nodes: dict[str, dict[str, Any]] = {}
+        nodes: dict[str, dict[str, dict[str, Any]]] = {}
         for account_id, regions in list(eks_backends.items()):
             for region, eks in list(regions.items()):
                 for cluster in list(eks.clusters.values()):
@@ -122,7 +143,8 @@ class NodeSimulator:
                             inst = state.instance
                             if inst.state != "running" or inst.id in self._interrupting:
                                 continue
-                            nodes[_node_name(inst, region)] = self._node_spec(cluster, ng, inst, i, region, ec2)
+                            spec = self._node_spec(cluster, ng, inst, i, region, ec2)
+                            nodes.setdefault(cluster.name, {})[_node_name(inst, region)] = spec
         return nodes
 
     def _node_spec(self, cluster, ng, inst, index, region, ec2) -> dict[str, Any]:
@@ -169,7 +191,12 @@ class NodeSimulator:
 
     # --- reconcile -------------------------------------------------------
     def reconcile(self) -> None:
-        desired = self.desired_nodes()
+        wanted = self.desired_nodes()
+        for plane in self._active_planes():
+            with self._on(plane):
+                self._reconcile_cluster(wanted.get(plane.name, {}))
+
+    def _reconcile_cluster(self, desired: dict[str, dict[str, Any]]) -> None:
         existing = {n.metadata.name: n for n in self.api.list_node().items
                     if (n.metadata.annotations or {}).get(SIM_ANNOTATION) == "true"}
         for name, spec in desired.items():
@@ -353,20 +380,26 @@ class NodeSimulator:
 
     def _interrupt(self, account_id, region, instance_ids, notice_seconds, finished) -> None:
         from moto.autoscaling.models import autoscaling_backends
+        from moto.ec2.models import ec2_backends
+
+        from ..aws.fis import instance_tags
 
         status = "completed"
         try:
-            by_instance = {}
-            for n in self.api.list_node().items:
-                pid = n.spec.provider_id or ""
-                by_instance[pid.rsplit("/", 1)[-1]] = n
             deadline = time.monotonic() + notice_seconds
+            ec2 = ec2_backends[account_id][region]
+            nodes = {}  # instance id -> (control plane, node name)
             for iid in instance_ids:
-                node = by_instance.get(iid)
-                if node is not None:
-                    LOG.info("spot interruption notice for %s (%s)", node.metadata.name, iid)
-                    self.api.patch_node(node.metadata.name, {"spec": {"unschedulable": True}})
-                    self._evict_all(node.metadata.name, deadline)
+                plane = self.control_planes.get(instance_tags(ec2, iid).get("eks:cluster-name", ""))
+                if plane is None or plane.state != "ACTIVE":
+                    continue
+                with self._on(plane):
+                    for n in self.api.list_node().items:
+                        if (n.spec.provider_id or "").rsplit("/", 1)[-1] == iid:
+                            nodes[iid] = (plane, n.metadata.name)
+                            LOG.info("spot interruption notice for %s (%s)", n.metadata.name, iid)
+                            self.api.patch_node(n.metadata.name, {"spec": {"unschedulable": True}})
+                            self._evict_all(n.metadata.name, deadline)
             with self._lock:
                 for iid in instance_ids:
                     self._interrupting[iid] = deadline
@@ -376,9 +409,10 @@ class NodeSimulator:
             with self._lock:
                 asg = autoscaling_backends[account_id][region]
                 for iid in instance_ids:
-                    node = by_instance.get(iid)
-                    if node is not None:
-                        self._delete_node(node.metadata.name)
+                    if iid in nodes:
+                        plane, name = nodes[iid]
+                        with self._on(plane):
+                            self._delete_node(name)
                     # The instance goes away; the group keeps its desired size
                     # and launches a replacement (capacity rebalancing).
                     try:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager and kube-scheduler from
-# Debian bookworm's `kubernetes` source package (the complete upstream tree
-# with vendor/), once, into a cache keyed by version.
+# Build the control plane (kube-apiserver, kube-controller-manager,
+# kube-scheduler) and the node binaries (kubelet, kube-proxy) from Debian
+# bookworm's `kubernetes` source package (the complete upstream tree with
+# vendor/), once, in one `make` that shares the compile, into a cache keyed by
+# version.
 #
-# Usage: build-control-plane.sh [CACHE_DIR]
+# Usage: build-kubernetes.sh [CACHE_DIR]
 # Prints progress on stderr; exits 0 at once when the cache is complete.
 set -euo pipefail
 
@@ -11,9 +13,9 @@ K8S_VERSION="${SPOTFLOW_K8S_VERSION:-1.20.2}"
 DEB_VERSION="${SPOTFLOW_K8S_DEB_VERSION:-1.20.5+really1.20.2-1.1+deb12u1}"
 CACHE_ROOT="${1:-${SPOTFLOW_CACHE:-$HOME/.cache/spotflow}}"
 OUT="$CACHE_ROOT/k8s-v$K8S_VERSION"
-BINS=(kube-apiserver kube-controller-manager kube-scheduler)
+BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
-log() { printf '[control-plane] %s\n' "$*" >&2; }
+log() { printf '[kubernetes] %s\n' "$*" >&2; }
 
 complete=1
 for b in "${BINS[@]}"; do [[ -x "$OUT/$b" ]] || complete=0; done
@@ -67,10 +69,10 @@ if [[ ! -f .spotflow-reflect2-patched ]]; then
 fi
 
 mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
-log "building ${BINS[*]} (about 5 minutes on 2 cores)"
+log "building ${BINS[*]} (about 9 minutes on 2 cores)"
 start=$(date +%s)
 GOPATH=$PWD/.go CGO_ENABLED=0 HOME="$WORK/home" GOCACHE="$WORK/gocache" GOFLAGS= \
-  make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" >"$WORK/build.log" 2>&1 &
+  make WHAT="${BINS[*]/#/cmd/}" >"$WORK/build.log" 2>&1 &
 pid=$!
 while kill -0 "$pid" 2>/dev/null; do
   sleep 30

@@ -1,8 +1,9 @@
 """The local cloud's AWS process: moto's server with our fixes, the EKS token
-webhook and the node simulator, sharing moto's in-memory backends.
+webhook, each EKS cluster's control plane and the node simulator, sharing
+moto's in-memory backends.
 
-Run by ``python -m tests.localcloud up`` as
-``python -m tests.localcloud.awsemu --config STATE/config.json``.
+Run by ``python -m localcloud up`` as
+``python -m localcloud.aws.server --config STATE/config.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import sys
 import threading
 
-from .config import Config
+from ..config import Config
 
 
 def _authority(cfg: Config):
@@ -22,7 +23,7 @@ def _authority(cfg: Config):
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
-    from .webhook import Authority
+    from .eks_auth import Authority
 
     def secret_for(akid: str):
         if akid == cfg.access_key:
@@ -76,13 +77,16 @@ def main(argv=None) -> int:
 
     from moto.server import ThreadedMotoServer  # noqa: F401  (import moto before patching)
 
-    from . import motopatches
-    from .nodesim import NodeSimulator
-    from .webhook import serve
+    from ..kube.controlplane import ControlPlanes
+    from ..nodes.simulator import NodeSimulator
+    from . import apply_all
+    from .common import HOOKS
+    from .eks_auth import serve
 
-    motopatches.apply_all(cfg)
-    sim = NodeSimulator(str(cfg.admin_kubeconfig))
-    motopatches.HOOKS.interrupt_instances = sim.interrupt
+    control_planes = ControlPlanes(cfg)
+    apply_all(cfg, control_planes)
+    sim = NodeSimulator(control_planes)
+    HOOKS.interrupt_instances = sim.interrupt
 
     def admin_interrupt(body: dict) -> dict:
         """POST /localcloud/interrupt {"instance_ids": [...], "region": ..., "notice_seconds": n}"""
@@ -119,6 +123,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, stop)
     logging.getLogger("localcloud").info("AWS on %s, token webhook on %s:%s", cfg.moto_url, cfg.host, cfg.webhook_port)
     server.serve_forever()
+    control_planes.stop_all()  # each cluster's processes, by pid
     return 0
 
 

@@ -83,8 +83,11 @@ def decode_token(token: str) -> str:
         raise TokenRejected(f"token is not base64url: {e}")
 
 
-def verify(token: str, authority: Authority, now: datetime.datetime | None = None) -> Identity:
-    """Return the identity behind ``token`` or raise TokenRejected with the reason."""
+def verify(token: str, authority: Authority, now: datetime.datetime | None = None, cluster: str | None = None) -> Identity:
+    """Return the identity behind ``token`` or raise TokenRejected with the reason.
+
+    ``cluster`` is the cluster whose apiserver asks (each cluster's apiserver
+    calls ``/authenticate/<name>``): a token is only good for the cluster it names."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     url = decode_token(token)
     parts = urlsplit(url)
@@ -143,11 +146,14 @@ def verify(token: str, authority: Authority, now: datetime.datetime | None = Non
                 return True
         return False
 
-    return _identify(akid, authority, matches)
+    return _identify(akid, authority, matches, cluster)
 
 
-def _identify(akid: str, authority: Authority, matches: Callable[[str], bool]) -> Identity:
-    for cluster in authority.clusters():
+def _identify(akid: str, authority: Authority, matches: Callable[[str], bool], only: str | None = None) -> Identity:
+    candidates = authority.clusters()
+    if only is not None:
+        candidates = [c for c in candidates if c == only]
+    for cluster in candidates:
         if matches(cluster):
             user_id, arn, account = authority.caller_identity(akid)
             creator = authority.cluster_creator(cluster)
@@ -157,10 +163,10 @@ def _identify(akid: str, authority: Authority, matches: Callable[[str], bool]) -
     raise TokenRejected("signature does not match (wrong secret, altered URL, or no such cluster)")
 
 
-def review_response(token: str, authority: Authority) -> dict:
-    """The TokenReview (authentication.k8s.io/v1) answer for ``token``."""
+def review_response(token: str, authority: Authority, cluster: str | None = None) -> dict:
+    """The TokenReview (authentication.k8s.io/v1) answer for ``token`` on ``cluster``'s apiserver."""
     try:
-        ident = verify(token, authority)
+        ident = verify(token, authority, cluster=cluster)
     except TokenRejected as e:
         LOG.info("token refused: %s", e)
         return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
@@ -209,9 +215,10 @@ def serve(host: str, port: int, authority: Authority, extra_routes: dict[str, Ca
                 body = json.loads(self.rfile.read(length) or b"{}")
             except ValueError:
                 return self._reply(400, {"error": "invalid JSON"})
-            if self.path.startswith("/authenticate"):
+            if self.path == "/authenticate" or self.path.startswith("/authenticate/"):
                 token = (body.get("spec") or {}).get("token", "")
-                return self._reply(200, review_response(token, authority))
+                cluster = self.path[len("/authenticate/"):] or None
+                return self._reply(200, review_response(token, authority, cluster))
             handler = routes.get(self.path)
             if handler is None:
                 return self._reply(404, {"error": "not found"})

@@ -14,6 +14,7 @@ import boto3
 
 from .cloud import LocalCloud
 from .config import REPO_ROOT
+from .kube import controlplane
 
 NODE_ROLE_ARN = "arn:aws:iam::123456789012:role/localcloud-test-node"
 CLUSTER_ROLE_ARN = "arn:aws:iam::123456789012:role/localcloud-test-cluster"
@@ -47,11 +48,15 @@ class Handle:
         return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.cfg.region,
                             aws_access_key_id=self.cfg.access_key, aws_secret_access_key=self.cfg.secret_key)
 
-    def k8s(self):
-        """A kubernetes ApiClient with the local cloud's admin certificate."""
+    def kubeconfig(self, cluster: str) -> str:
+        """The local cloud's own (system:masters) kubeconfig for EKS cluster ``cluster``."""
+        return str(controlplane.admin_kubeconfig(self.cfg, cluster))
+
+    def k8s(self, cluster: str):
+        """A kubernetes ApiClient for ``cluster`` with the local cloud's admin certificate."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=self.env["SPOTFLOW_KUBECONFIG"])
+        return config.new_client_from_config(config_file=self.kubeconfig(cluster))
 
     def eks_token(self, cluster: str) -> str:
         sys.path.insert(0, str(REPO_ROOT / "collections"))
@@ -79,13 +84,21 @@ class Handle:
             self._vpc = {"vpc_id": vpc_id, "subnet_ids": sorted(subnets)}
         return self._vpc
 
-    def ensure_cluster(self, name: str, version: str = "1.35") -> dict[str, Any]:
+    def ensure_cluster(self, name: str, version: str = "1.35", wait: bool = True, timeout: float = 120) -> dict[str, Any]:
+        """The cluster ``name``, created if missing; with ``wait``, once it is ACTIVE (its Kubernetes serves)."""
         eks = self.boto3("eks")
         try:
-            return eks.describe_cluster(name=name)["cluster"]
+            cluster = eks.describe_cluster(name=name)["cluster"]
         except eks.exceptions.ResourceNotFoundException:
-            return eks.create_cluster(name=name, version=version, roleArn=CLUSTER_ROLE_ARN,
-                                      resourcesVpcConfig={"subnetIds": self.vpc()["subnet_ids"]})["cluster"]
+            cluster = eks.create_cluster(name=name, version=version, roleArn=CLUSTER_ROLE_ARN,
+                                         resourcesVpcConfig={"subnetIds": self.vpc()["subnet_ids"]})["cluster"]
+        deadline = time.monotonic() + timeout
+        while wait and cluster["status"] != "ACTIVE":
+            if cluster["status"] == "FAILED" or time.monotonic() > deadline:
+                raise AssertionError(f"cluster {name} is {cluster['status']}, not ACTIVE")
+            time.sleep(0.5)
+            cluster = eks.describe_cluster(name=name)["cluster"]
+        return cluster
 
     def make_nodegroup(self, cluster: str, name: str, capacity_type: str = "SPOT", labels: dict | None = None,
                        taints: list | None = None, size: int = 2, instance_types: list | None = None,
@@ -98,18 +111,18 @@ class Handle:
             scalingConfig={"minSize": 0, "maxSize": max(size, 1) * 2, "desiredSize": size},
             instanceTypes=instance_types or ["m5.large", "m5a.large", "m6i.large"], capacityType=capacity_type,
             labels=labels or {}, taints=taints or [])
-        return self.wait_for_nodes(name, size, timeout)
+        return self.wait_for_nodes(cluster, name, size, timeout)
 
-    def nodes_of(self, nodegroup: str) -> list:
+    def nodes_of(self, cluster: str, nodegroup: str) -> list:
         from kubernetes import client
 
-        v1 = client.CoreV1Api(self.k8s())
+        v1 = client.CoreV1Api(self.k8s(cluster))
         return v1.list_node(label_selector=f"eks.amazonaws.com/nodegroup={nodegroup}").items
 
-    def wait_for_nodes(self, nodegroup: str, count: int, timeout: float = 60) -> list[str]:
+    def wait_for_nodes(self, cluster: str, nodegroup: str, count: int, timeout: float = 60) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
-            nodes = self.nodes_of(nodegroup)
+            nodes = self.nodes_of(cluster, nodegroup)
             ready = [n for n in nodes if not n.spec.unschedulable and any(
                 c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
                 and not any(t.key == "node.kubernetes.io/not-ready" for t in (n.spec.taints or []))]
@@ -125,7 +138,7 @@ class Handle:
             eks.delete_nodegroup(clusterName=cluster, nodegroupName=name)
         except eks.exceptions.ResourceNotFoundException:
             return
-        self.wait_for_nodes(name, 0, timeout)
+        self.wait_for_nodes(cluster, name, 0, timeout)
 
     def delete_cluster(self, name: str) -> None:
         eks = self.boto3("eks")

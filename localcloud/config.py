@@ -7,8 +7,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 K8S_VERSION = "1.20.2"
+# what localcloud/scripts/build-kubernetes.sh builds and caches
+K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -47,26 +49,10 @@ class Config:
     def registry_port(self) -> int:
         return self.port_base + 2
 
-    @property
-    def etcd_port(self) -> int:
-        return self.port_base + 379
-
-    @property
-    def etcd_peer_port(self) -> int:
-        return self.port_base + 380
-
-    @property
-    def apiserver_port(self) -> int:
-        return self.port_base + 443
-
     # paths -------------------------------------------------------------
     @property
     def k8s_bin_dir(self) -> Path:
         return self.cache_dir / f"k8s-v{K8S_VERSION}"
-
-    @property
-    def pki_dir(self) -> Path:
-        return self.state_dir / "pki"
 
     @property
     def pid_dir(self) -> Path:
@@ -77,24 +63,8 @@ class Config:
         return self.state_dir / "logs"
 
     @property
-    def etcd_data_dir(self) -> Path:
-        return self.state_dir / "etcd"
-
-    @property
-    def admin_kubeconfig(self) -> Path:
-        return self.state_dir / "admin.kubeconfig"
-
-    @property
     def moto_url(self) -> str:
         return f"http://{self.host}:{self.moto_port}"
-
-    @property
-    def apiserver_url(self) -> str:
-        return f"https://{self.host}:{self.apiserver_port}"
-
-    @property
-    def ca_file(self) -> Path:
-        return self.pki_dir / "ca.crt"
 
     def env(self) -> dict[str, str]:
         """What a shell, an inventory or a test needs to use the local cloud."""
@@ -104,10 +74,8 @@ class Config:
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
-            "SPOTFLOW_K8S_HOST": self.apiserver_url,
-            "SPOTFLOW_K8S_CA": str(self.ca_file),
-            "SPOTFLOW_KUBECONFIG": str(self.admin_kubeconfig),
             "SPOTFLOW_LOCALCLOUD_STATE": str(self.state_dir),
+            "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(self.port_base),
             "SPOTFLOW_REGISTRY": f"{self.host}:{self.registry_port}",
         }
 

@@ -1,4 +1,4 @@
-"""``python -m tests.localcloud up|down|status|env``"""
+"""``python -m localcloud up|down|status|env``"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .cloud import LocalCloud, LocalCloudError
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tests.localcloud", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="start everything (idempotent; builds the control plane once)")
     sub.add_parser("down", help="stop exactly the processes `up` started")

@@ -2,7 +2,7 @@
 # Build a local stand-in for the official base image apache/airflow:3.3.2
 # without pulling anything (no image registry is reachable here).
 #
-#   tests/localcloud/images/build-airflow-base.sh [--force|--relock]
+#   localcloud/images/build-airflow-base.sh [--force|--relock]
 #
 #   --force   rebuild the image (docker build --no-cache; the rootfs stays cached)
 #   --relock  like --force, but let pip resolve freely and rewrite

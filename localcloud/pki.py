@@ -56,8 +56,8 @@ def _issue(ca_key, ca_cert, key, subject, *, server_names=(), client=False, serv
     return b.sign(ca_key, hashes.SHA256())
 
 
-def ensure_pki(pki_dir: Path) -> None:
-    """Create the CA, the apiserver serving cert, an admin client cert and the SA keys (once)."""
+def ensure_pki(pki_dir: Path, ca_name: str = "spotflow-localcloud-ca", service_ip: str = "10.100.0.1") -> None:
+    """Create the CA, the apiserver serving cert, client certs and the SA keys (once)."""
     pki_dir.mkdir(parents=True, exist_ok=True)
     if (pki_dir / "complete").exists():
         return
@@ -65,8 +65,8 @@ def ensure_pki(pki_dir: Path) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("spotflow-localcloud-ca"))
-        .issuer_name(_name("spotflow-localcloud-ca"))
+        .subject_name(_name(ca_name))
+        .issuer_name(_name(ca_name))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -91,7 +91,7 @@ def ensure_pki(pki_dir: Path) -> None:
         _name("kube-apiserver"),
         server=True,
         server_names=["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                      "kubernetes.default.svc.cluster.local", "10.96.0.1"],
+                      "kubernetes.default.svc.cluster.local", service_ip],
     )
     # The local cloud's own identity (node simulator, tests): system:masters.
     issue("admin", _name("spotflow-localcloud-admin", "system:masters"), client=True)
