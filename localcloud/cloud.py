@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,6 +38,10 @@ class Component:
 
 def running_pid(cfg: Config, name: str) -> int | None:
     return procs.running_pid(cfg.pid_dir, name)
+
+
+def _containerd_cgroups() -> list[str]:
+    return sorted(str(p) for p in Path("/sys/fs/cgroup").glob("*/k8s.io"))
 
 
 def _listening(cfg: Config) -> list[int]:
@@ -132,6 +137,8 @@ class LocalCloud:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(cfg.state_dir / "registry", ignore_errors=True)
         self._write_files()
+        # containerd puts containers' cgroups under <hierarchy>/k8s.io: remember which were there before us
+        (cfg.state_dir / "cgroups-before.json").write_text(json.dumps(_containerd_cgroups()))
         for comp in COMPONENTS:
             if comp.skip_if and comp.skip_if(cfg):
                 say(f"{comp.name}: already running (not ours, left alone)")
@@ -146,7 +153,13 @@ class LocalCloud:
             except RuntimeError as e:
                 self._down(quiet=True)
                 raise LocalCloudError(str(e)) from None
-        say(f"up in {time.monotonic() - t0:.1f}s: AWS {cfg.moto_url} (each EKS cluster gets its own Kubernetes)")
+        if cfg.nodes == "real":
+            # the pause image and the tests' toolbox, into this cloud's (fresh) registry
+            subprocess.run(["bash", str(REPO_ROOT / "localcloud/images/build-node-images.sh")], check=True,
+                           env=dict(os.environ, SPOTFLOW_REGISTRY=f"{cfg.host}:{cfg.registry_port}",
+                                    SPOTFLOW_CACHE=str(cfg.cache_dir)))
+        say(f"up in {time.monotonic() - t0:.1f}s: AWS {cfg.moto_url} (each EKS cluster gets its own Kubernetes; "
+            f"{cfg.nodes} nodes)")
 
     def _write_files(self) -> None:
         cfg = self.cfg
@@ -174,6 +187,14 @@ class LocalCloud:
             if procs.stop(self.cfg.pid_dir, comp.name, timeout=120 if comp.name == "awsemu" else 15):
                 stopped.append(comp.name)
         stopped += controlplane.sweep(self.cfg)  # whatever a killed emulator left
+        before = self.cfg.state_dir / "cgroups-before.json"
+        if before.exists():
+            for d in set(_containerd_cgroups()) - set(json.loads(before.read_text())):
+                try:
+                    os.rmdir(d)  # empty once every container is gone
+                except OSError as e:
+                    say(f"cgroup {d} not removed: {e}")
+            before.unlink()
         if not quiet:
             say(f"stopped: {', '.join(stopped) or 'nothing was running'}")
             deadline = time.monotonic() + 5

@@ -35,6 +35,9 @@ class Config:
     # Seconds between a Spot interruption notice and the instance going away
     # (AWS gives two minutes; the local cloud scales it down).
     spot_notice_seconds: float = field(default_factory=lambda: float(os.environ.get("SPOTFLOW_SPOT_NOTICE_SECONDS", "2")))
+    # EKS nodes: "simulated" (Node objects, pods marked Running) or "real"
+    # (a kubelet and containerd per instance; localcloud/nodes/kubelet.py)
+    nodes: str = field(default_factory=lambda: os.environ.get("SPOTFLOW_LOCALCLOUD_NODES", "simulated"))
 
     # ports -------------------------------------------------------------
     @property
@@ -76,6 +79,7 @@ class Config:
             "AWS_REGION": self.region,
             "SPOTFLOW_LOCALCLOUD_STATE": str(self.state_dir),
             "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(self.port_base),
+            "SPOTFLOW_LOCALCLOUD_NODES": self.nodes,
             "SPOTFLOW_REGISTRY": f"{self.host}:{self.registry_port}",
         }
 

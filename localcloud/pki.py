@@ -97,6 +97,7 @@ def ensure_pki(pki_dir: Path, ca_name: str = "spotflow-localcloud-ca", service_i
     issue("admin", _name("spotflow-localcloud-admin", "system:masters"), client=True)
     issue("controller-manager", _name("system:kube-controller-manager"), client=True)
     issue("scheduler", _name("system:kube-scheduler"), client=True)
+    issue("kube-proxy", _name("system:kube-proxy"), client=True)  # bound to system:node-proxier by default
     # apiserver -> webhook is plain http on loopback; no cert needed.
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_key(sa, pki_dir / "sa.key")
@@ -120,3 +121,15 @@ def kubeconfig(server: str, ca: Path, cert: Path, key: Path, user: str) -> str:
             "current-context": user,
         }
     )
+
+
+def issue_client(pki_dir: Path, out_dir: Path, name: str, cn: str, org: str | None = None) -> tuple[Path, Path]:
+    """A client certificate ``out_dir/name.{crt,key}`` signed by the CA in ``pki_dir`` (a kubelet's, say)."""
+    ca_key = serialization.load_pem_private_key((pki_dir / "ca.key").read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(ca_key, ca_cert, key, _name(cn, org), client=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_key(key, out_dir / f"{name}.key")
+    (out_dir / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return out_dir / f"{name}.crt", out_dir / f"{name}.key"

@@ -76,7 +76,7 @@ def stop(pid_dir: Path, name: str, timeout: float = 15.0) -> bool:
     if running_pid(pid_dir, name) == pid:
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-        _reap(pid)
+    _reap(pid)  # our child (no zombie left behind) or not: then init reaps it
     pidfile.unlink(missing_ok=True)
     return True
 

@@ -20,7 +20,8 @@ hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 # --- Debian packages ---------------------------------------------------------
 DEB_PKGS=(golang-go rsync make etcd-server golang-github-modern-go-reflect2-dev
           docker.io docker-registry debootstrap ca-certificates
-          containerd runc containernetworking-plugins iptables iproute2 conntrack dnsmasq-base skopeo umoci)
+          containerd runc containernetworking-plugins iptables iproute2 conntrack dnsmasq-base skopeo umoci
+          busybox-static jq)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
 
     control_planes = ControlPlanes(cfg)
     apply_all(cfg, control_planes)
-    sim = NodeSimulator(control_planes)
+    sim = NodeSimulator(control_planes, real=cfg.nodes == "real")
     HOOKS.interrupt_instances = sim.interrupt
 
     def admin_interrupt(body: dict) -> dict:
@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, stop)
     logging.getLogger("localcloud").info("AWS on %s, token webhook on %s:%s", cfg.moto_url, cfg.host, cfg.webhook_port)
     server.serve_forever()
-    control_planes.stop_all()  # each cluster's processes, by pid
+    sim.stop_real_nodes()  # kubelets and containerds, every container of theirs
+    control_planes.stop_all()  # each cluster's processes and network, by pid
     return 0
 
 

@@ -18,9 +18,12 @@ local cloud itself and for tests) and the components' kubeconfigs.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import yaml
 
 from .. import pki, procs
 from ..config import Config
+from ..net.network import GATEWAY, POD_CIDR, ClusterNetwork
 
 LOG = logging.getLogger("localcloud.kube")
 
@@ -37,6 +41,9 @@ FIRST_PORT_OFFSET = 500  # per-cluster ports start at port_base + 500
 PORTS_PER_CLUSTER = 3  # apiserver, etcd client, etcd peer
 MAX_CLUSTERS = 64
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# with real nodes: one kube-proxy per cluster, in the cluster's network namespace, which all its nodes share
+NODE_NETWORK_COMPONENTS = ("kube-proxy", "dns")
+CLUSTER_DNS_IP = "10.100.0.10"  # the kube-dns Service (what kubelets put in pods' resolv.conf)
 
 
 def cluster_dir(cfg: Config, name: str) -> Path:
@@ -65,6 +72,7 @@ class ControlPlane:
 
     def __post_init__(self):
         self.dir = cluster_dir(self.cfg, self.name)
+        self.network = ClusterNetwork(network_name(self.cfg, self.slot))
 
     # --- where ------------------------------------------------------------
     @property
@@ -92,8 +100,16 @@ class ControlPlane:
         return self.apiserver_port + 2
 
     @property
+    def egress_socket(self) -> Path:  # a Unix socket (1.20 wants TLS for a TCP proxy), short whatever the cluster's name
+        return self.cfg.state_dir / "sockets" / f"egress-{self.slot}.sock"
+
+    @property
     def endpoint(self) -> str:
         return f"https://{self.cfg.host}:{self.apiserver_port}"
+
+    @property
+    def dns_hosts(self) -> Path:
+        return self.dir / "dns.hosts"
 
     @property
     def ca_file(self) -> Path:
@@ -112,7 +128,7 @@ class ControlPlane:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         pki.ensure_pki(self.pki_dir, ca_name=f"{self.name} (spotflow local EKS)", service_ip=SERVICE_IP)
-        for who in ("admin", "controller-manager", "scheduler"):
+        for who in ("admin", "controller-manager", "scheduler", "kube-proxy"):
             (self.dir / f"{who}.kubeconfig").write_text(pki.kubeconfig(
                 self.endpoint, self.ca_file, self.pki_dir / f"{who}.crt", self.pki_dir / f"{who}.key", who))
         (self.dir / "authenticator.kubeconfig").write_text(yaml.safe_dump({
@@ -122,6 +138,13 @@ class ControlPlane:
             "users": [{"name": "apiserver", "user": {}}],
             "contexts": [{"name": "webhook", "context": {"cluster": "eks-authenticator", "user": "apiserver"}}],
             "current-context": "webhook",
+        }))
+        # the apiserver reaches kubelets (logs, exec, port-forward) through the cluster network's proxy
+        (self.dir / "egress.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "apiserver.k8s.io/v1beta1", "kind": "EgressSelectorConfiguration",
+            "egressSelections": [{"name": "cluster", "connection": {
+                "proxyProtocol": "HTTPConnect",
+                "transport": {"uds": {"udsName": str(self.egress_socket)}}}}],
         }))
 
     def argv(self, component: str) -> list[str]:
@@ -153,16 +176,40 @@ class ControlPlane:
                 "--authentication-token-webhook-cache-ttl=30s",
                 f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
                 "--allow-privileged=true", "--profiling=false", "--event-ttl=15m",
+                f"--egress-selector-config-file={self.dir / 'egress.yaml'}",
+                f"--kubelet-client-certificate={p / 'admin.crt'}", f"--kubelet-client-key={p / 'admin.key'}",
+                "--kubelet-preferred-address-types=InternalIP",
             ]
         if component == "kube-controller-manager":
             return [
                 str(kb / "kube-controller-manager"),
                 f"--kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
-                # no kubelets heartbeat here: the node simulator plays them
-                "--controllers=*,-nodelifecycle,-cloud-node-lifecycle,-service,-route",
+                # simulated nodes never heartbeat: the node lifecycle controller only runs for real kubelets
+                "--controllers=*,-cloud-node-lifecycle,-service,-route"
+                + ("" if self.cfg.nodes == "real" else ",-nodelifecycle"),
                 f"--service-account-private-key-file={p / 'sa.key'}", f"--root-ca-file={self.ca_file}",
                 "--use-service-account-credentials=true", "--leader-elect=false",
                 "--secure-port=0", "--port=0", "--profiling=false",
+            ]
+        if component == "kube-proxy":
+            return [
+                "ip", "netns", "exec", self.network.name, str(kb / "kube-proxy"),
+                f"--kubeconfig={self.dir / 'kube-proxy.kubeconfig'}", "--proxy-mode=iptables",
+                f"--cluster-cidr={POD_CIDR}", f"--hostname-override={self.name}-network",
+                # no host-wide conntrack settings: this namespace is not the host
+                "--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0s",
+                "--conntrack-tcp-timeout-close-wait=0s",
+                "--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256",
+            ]
+        if component == "dns":
+            # Debian has no CoreDNS: dnsmasq answers cluster.local names from a hosts file the node
+            # simulator keeps (Services and the names the emulated AWS hands out); nothing else
+            return [
+                "ip", "netns", "exec", self.network.name, shutil.which("dnsmasq") or "/usr/sbin/dnsmasq",
+                "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+                f"--listen-address={GATEWAY}", "--port=53", f"--addn-hosts={self.dns_hosts}", "--pid-file=",
+                # stays root: it reads the hosts file again on SIGHUP, under a state dir that may be private to root
+                "--local=/cluster.local/", "--log-facility=-", "--user=root", "--cache-size=0",
             ]
         if component == "kube-scheduler":
             return [
@@ -186,6 +233,7 @@ class ControlPlane:
     def start(self) -> None:
         """Start the four processes in order and wait until the cluster can take workloads."""
         try:
+            self._open_network()
             for comp in COMPONENTS:
                 procs.spawn(self.pid_dir, self.log_dir, comp, self.argv(comp))
                 procs.wait_until(self._probe(comp), 120, f"{self.name}: {comp}",
@@ -194,6 +242,12 @@ class ControlPlane:
             # the controller-manager makes the default ServiceAccount: pods can be created from then on
             sa = f"{self.endpoint}/api/v1/namespaces/default/serviceaccounts/default"
             procs.wait_until(lambda: procs.http_ok(sa, self._admin_ssl()), 120, f"{self.name}: default ServiceAccount")
+            self._kubernetes_endpoints()
+            if self.cfg.nodes == "real":
+                self.dns_hosts.write_text("")
+                self._cluster_dns_service()
+                for comp in NODE_NETWORK_COMPONENTS:
+                    procs.spawn(self.pid_dir, self.log_dir, comp, self.argv(comp))
         except Exception as e:
             LOG.error("cluster %s: control plane failed: %s", self.name, e)
             self.state, self.error = "FAILED", str(e)
@@ -205,13 +259,51 @@ class ControlPlane:
         finally:
             self.settled.set()
 
+    def _open_network(self) -> None:
+        """The cluster's network namespace, and the ways into it (localcloud/net/network.py)."""
+        net, host = self.network, self.cfg.host
+        net.create()
+        for port in (self.apiserver_port, self.cfg.registry_port):  # same address inside as on the host
+            net.forward((host, port), (host, port))
+        net.forward((GATEWAY, 443), (host, self.apiserver_port))  # the `kubernetes` Service's endpoint
+        net.connect_proxy(self.egress_socket)
+
+    def _create(self, path: str, body: dict) -> None:
+        """POST ``body`` to the cluster's API as the local cloud's admin (already there: fine)."""
+        req = urllib.request.Request(f"{self.endpoint}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=10, context=self._admin_ssl()).close()
+        except urllib.error.HTTPError as e:
+            if e.code != 409:
+                raise
+
+    def _kubernetes_endpoints(self) -> None:
+        """Where the `kubernetes` Service leads pods (the endpoint reconciler is off: the apiserver is on loopback)."""
+        self._create("/api/v1/namespaces/default/endpoints", {
+            "metadata": {"name": "kubernetes"},
+            "subsets": [{"addresses": [{"ip": GATEWAY}], "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}]})
+
+    def _cluster_dns_service(self) -> None:
+        """kube-dns at 10.100.0.10, leading to the cluster's dnsmasq on the pods' gateway."""
+        ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+        labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "KubeDNS"}
+        self._create("/api/v1/namespaces/kube-system/services", {
+            "metadata": {"name": "kube-dns", "labels": labels},
+            "spec": {"clusterIP": CLUSTER_DNS_IP, "ports": ports}})
+        self._create("/api/v1/namespaces/kube-system/endpoints", {
+            "metadata": {"name": "kube-dns", "labels": labels},
+            "subsets": [{"addresses": [{"ip": GATEWAY}], "ports": ports}]})
+
     def stop_processes(self) -> None:
-        for comp in reversed(COMPONENTS):
+        for comp in NODE_NETWORK_COMPONENTS + tuple(reversed(COMPONENTS)):
             procs.stop(self.pid_dir, comp)
 
     def destroy(self) -> None:
         self.state = "DELETING"
+        stop_nodes(self.dir)
         self.stop_processes()
+        self.network.destroy()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -273,13 +365,32 @@ class ControlPlanes:
             self.delete(plane.name, wait=True)
 
 
+def stop_nodes(cluster_dir: Path) -> list[str]:
+    """Stop, by pid, the kubelets and containerds of a cluster's real nodes (localcloud/nodes/kubelet.py)."""
+    from ..nodes.kubelet import stop_node_processes
+
+    nodes = cluster_dir / "nodes"
+    if not nodes.is_dir():
+        return []
+    return [f"{cluster_dir.name}/{n.name}/{what}" for n in sorted(nodes.iterdir()) for what in stop_node_processes(n)]
+
+
+def network_name(cfg: Config, slot: int) -> str:
+    return f"spotflow-{cfg.port_base}-{slot}"
+
+
 def sweep(cfg: Config) -> list[str]:
-    """Stop, by their pid files, control-plane processes a dead emulator left behind; remove their state."""
+    """Stop, by their pid files, what a dead emulator left behind (nodes, control planes); remove
+    their state and their network namespaces."""
     stopped = []
     root = cfg.state_dir / "clusters"
     for d in sorted(root.iterdir()) if root.is_dir() else []:
-        for comp in reversed(COMPONENTS):
+        stopped += stop_nodes(d)
+        for comp in NODE_NETWORK_COMPONENTS + tuple(reversed(COMPONENTS)):
             if procs.stop(d / "pids", comp):
                 stopped.append(f"{d.name}/{comp}")
         shutil.rmtree(d, ignore_errors=True)
+    for ns in Path("/run/netns").glob(network_name(cfg, 0)[:-1] + "*"):
+        ClusterNetwork(ns.name).destroy()
+        stopped.append(f"netns {ns.name}")
     return stopped

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import os
+import signal
 import logging
 import threading
 import time
@@ -30,6 +32,8 @@ from typing import Any, Callable
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from .. import procs
 
 LOG = logging.getLogger("localcloud.nodes")
 
@@ -62,13 +66,15 @@ def allocatable(capacity: dict[str, str]) -> dict[str, str]:
 
 
 class NodeSimulator:
-    def __init__(self, control_planes, interval: float = 1.0, k8s_version: str = "v1.20.2"):
+    def __init__(self, control_planes, interval: float = 1.0, k8s_version: str = "v1.20.2", real: bool = False):
         self.control_planes = control_planes  # localcloud.kube.controlplane.ControlPlanes
+        # real: each instance is a kubelet + containerd (kubelet.RealNode) instead of a simulated Node
+        self.real = real
+        self._real_nodes: dict[tuple[int, str], Any] = {}  # (id(control plane), node name) -> RealNode
         self.interval = interval
         self.k8s_version = k8s_version
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._interrupting: dict[str, float] = {}  # instance id -> deadline
         self._clients: dict[int, client.CoreV1Api] = {}  # id(control plane) -> its API
         self._current = threading.local()  # the cluster a thread is working on
         self._types: dict[str, str] = {}  # instance id -> the type it "launched" as
@@ -87,11 +93,11 @@ class NodeSimulator:
         if api is None:
             api = client.CoreV1Api(config.new_client_from_config(config_file=str(plane.admin_kubeconfig)))
             self._clients[id(plane)] = api
-        self._current.api = api
+        self._current.api, self._current.plane = api, plane
         try:
             yield api
         finally:
-            self._current.api = None
+            self._current.api = self._current.plane = None
 
     def _active_planes(self) -> list:
         planes = [p for p in self.control_planes.all() if p.state == "ACTIVE"]
@@ -141,7 +147,8 @@ class NodeSimulator:
                         ec2 = ec2_backends[account_id][region]
                         for i, state in enumerate(sorted(group.instance_states, key=lambda s: s.instance.id)):
                             inst = state.instance
-                            if inst.state != "running" or inst.id in self._interrupting:
+                            # an interrupted instance runs (cordoned, drained) until its notice is over
+                            if inst.state != "running":
                                 continue
                             spec = self._node_spec(cluster, ng, inst, i, region, ec2)
                             nodes.setdefault(cluster.name, {})[_node_name(inst, region)] = spec
@@ -192,11 +199,17 @@ class NodeSimulator:
     # --- reconcile -------------------------------------------------------
     def reconcile(self) -> None:
         wanted = self.desired_nodes()
-        for plane in self._active_planes():
+        planes = self._active_planes()
+        live = {id(p) for p in planes}
+        for key in [k for k in self._real_nodes if k[0] not in live]:
+            self._real_nodes.pop(key).stop()  # its cluster went away under it
+        for plane in planes:
             with self._on(plane):
                 self._reconcile_cluster(wanted.get(plane.name, {}))
 
     def _reconcile_cluster(self, desired: dict[str, dict[str, Any]]) -> None:
+        if self.real:
+            return self._reconcile_real(desired)
         existing = {n.metadata.name: n for n in self.api.list_node().items
                     if (n.metadata.annotations or {}).get(SIM_ANNOTATION) == "true"}
         for name, spec in desired.items():
@@ -301,8 +314,44 @@ class NodeSimulator:
             # only react to a change of the group's taints, never undo someone else's edit
             self._patch_taints(node, [t for t in new_taints])
 
+    def _reconcile_real(self, desired: dict[str, dict[str, Any]]) -> None:
+        """Each desired node is a running kubelet; one whose instance is gone is stopped and its Node deleted."""
+        from .kubelet import RealNode
+
+        plane = self._current.plane
+        mine = {name for (pid, name) in self._real_nodes if pid == id(plane)}
+        for name, spec in desired.items():
+            if name not in mine:
+                node = RealNode(plane.cfg, plane, name, spec)
+                self._real_nodes[(id(plane), name)] = node
+                node.start()
+        for name in mine - set(desired):
+            self._delete_node(name)
+        self._cluster_dns(plane)
+
+    def _cluster_dns(self, plane) -> None:
+        """The cluster DNS's names: every Service's ClusterIP as <name>.<namespace>.svc.cluster.local."""
+        lines = sorted(f"{s.spec.cluster_ip} {s.metadata.name}.{s.metadata.namespace}.svc.cluster.local\n"
+                       for s in self.api.list_service_for_all_namespaces().items
+                       if s.spec.cluster_ip and s.spec.cluster_ip != "None")
+        text = "".join(lines)
+        if plane.dns_hosts.exists() and plane.dns_hosts.read_text() != text:
+            plane.dns_hosts.write_text(text)
+            pid = procs.running_pid(plane.pid_dir, "dns")
+            if pid:
+                os.kill(pid, signal.SIGHUP)  # dnsmasq reads its hosts files again
+
+    def stop_real_nodes(self) -> None:
+        """Stop every kubelet and containerd (the local cloud is going down)."""
+        for node in list(self._real_nodes.values()):
+            node.stop()
+        self._real_nodes.clear()
+
     def _delete_node(self, name: str) -> None:
         LOG.info("node %s leaves", name)
+        real = self._real_nodes.pop((id(self._current.plane), name), None) if self.real else None
+        if real is not None:
+            real.stop()  # the instance is gone: its kubelet first, or it would register the Node again
         try:
             self.api.delete_node(name)
         except ApiException as e:
@@ -400,9 +449,6 @@ class NodeSimulator:
                             LOG.info("spot interruption notice for %s (%s)", n.metadata.name, iid)
                             self.api.patch_node(n.metadata.name, {"spec": {"unschedulable": True}})
                             self._evict_all(n.metadata.name, deadline)
-            with self._lock:
-                for iid in instance_ids:
-                    self._interrupting[iid] = deadline
             remaining = deadline - time.monotonic()
             if remaining > 0:
                 time.sleep(remaining)
@@ -419,7 +465,6 @@ class NodeSimulator:
                         asg.terminate_instance(iid, should_decrement=False)
                     except Exception as e:
                         LOG.warning("terminate %s: %s", iid, e)
-                    self._interrupting.pop(iid, None)
         except Exception:
             LOG.exception("spot interruption failed")
             status = "failed"

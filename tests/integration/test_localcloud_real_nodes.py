@@ -1,0 +1,283 @@
+"""Real nodes in the local cloud: kubelets and containerd running real containers.
+
+One isolated local cloud with real nodes (own state dir and ports) for the
+module: a cluster, a Spot node group of two tainted nodes. Everything is
+asserted against what really ran: container output, exec, port-forward,
+traffic between pods on different nodes, Service DNS, the in-cluster apiserver
+with RBAC, SIGTERM on a Spot reclaim and the replacement node, isolation by
+inspecting routes and rules, and nothing left after ``down``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.stream import portforward, stream
+
+PORT_BASE = 25500
+CLUSTER = "real-nodes"
+GROUP = "real-spot"
+SPOT_TAINT = {"key": "spotInstance", "value": "true", "effect": "PREFER_NO_SCHEDULE"}
+TOLERATE_ALL = [{"operator": "Exists"}]
+HOST_SYSCTLS = ["vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops", "net/ipv4/conf/all/route_localnet",
+                "net/ipv4/ip_forward"]
+
+
+def _sysctls() -> dict[str, str]:
+    return {k: Path(f"/proc/sys/{k}").read_text().strip() for k in HOST_SYSCTLS}
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """An isolated local cloud with real nodes; on the way out, proof that ``down`` leaves nothing."""
+    from localcloud.cloud import LocalCloud
+    from localcloud.config import Config
+    from localcloud.testing import Handle
+
+    state = tmp_path_factory.mktemp("real-nodes") / "state"
+    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(PORT_BASE),
+           "SPOTFLOW_LOCALCLOUD_NODES": "real"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sysctls_before = _sysctls()
+    cgroups_before = sorted(Path("/sys/fs/cgroup").glob("*/k8s.io"))
+    cloud = LocalCloud(Config())
+    cloud.up()
+    h = Handle(cloud)
+    try:
+        h.make_nodegroup(CLUSTER, GROUP, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=2,
+                         instance_types=["m5.large", "m5a.large"], timeout=120)
+        yield h
+    finally:
+        pids = {}
+        for pidfile in state.rglob("pids/*.json"):
+            pids[str(pidfile)] = json.loads(pidfile.read_text())["pid"]
+        cloud.down()
+        for os_key, value in saved.items():
+            if value is None:
+                os.environ.pop(os_key, None)
+            else:
+                os.environ[os_key] = value
+    # nothing of ours is left: processes, namespaces, mounts, ports, host sysctls
+    alive = [f"{where} (pid {pid})" for where, pid in pids.items() if _alive(pid)]
+    assert not alive, f"still running after down: {alive}"
+    assert not [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
+    with open("/proc/self/mountinfo") as f:
+        assert str(state) not in f.read()
+    for port in (PORT_BASE, PORT_BASE + 1, PORT_BASE + 2, PORT_BASE + 500):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    assert _sysctls() == sysctls_before
+    assert sorted(Path("/sys/fs/cgroup").glob("*/k8s.io")) == cgroups_before
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _netns() -> list[str]:
+    return sorted(p.name for p in Path("/run/netns").glob("*")) if Path("/run/netns").is_dir() else []
+
+
+def _v1(real) -> client.CoreV1Api:
+    return client.CoreV1Api(real.k8s(CLUSTER))
+
+
+def _toolbox(real) -> str:
+    return f"{real.env['SPOTFLOW_REGISTRY']}/localcloud/toolbox:1"
+
+
+def _run_pod(real, name: str, command: str, node: str | None = None, labels: dict | None = None,
+             sa: str | None = None, grace: int = 5, ns: str = "default"):
+    v1 = _v1(real)
+    spec = {"terminationGracePeriodSeconds": grace, "tolerations": TOLERATE_ALL,
+            "containers": [{"name": "main", "image": _toolbox(real), "command": ["sh", "-c", command]}]}
+    if node:
+        spec["nodeName"] = node
+    if sa:
+        spec["serviceAccountName"] = sa
+    v1.create_namespaced_pod(ns, {"metadata": {"name": name, "labels": labels or {"app": name}}, "spec": spec})
+    deadline = time.monotonic() + 90
+    while True:
+        pod = v1.read_namespaced_pod(name, ns)
+        if pod.status.phase == "Running" and all(c.ready for c in pod.status.container_statuses or []):
+            return pod
+        assert time.monotonic() < deadline, f"pod {name} not running: {pod.status}"
+        time.sleep(0.3)
+
+
+def _exec(real, pod: str, cmd: str, ns: str = "default") -> str:
+    return stream(_v1(real).connect_get_namespaced_pod_exec, pod, ns, command=["sh", "-c", cmd],
+                  stderr=True, stdin=False, stdout=True, tty=False)
+
+
+def _logs_contain(real, pod: str, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = _v1(real).read_namespaced_pod_log(pod, "default")
+        if text in logs:
+            return logs
+        assert time.monotonic() < deadline, f"{text!r} not in the logs of {pod}: {logs!r}"
+        time.sleep(0.5)
+
+
+LISTEN = "nc -ll -p 8080 -e echo pong & while true; do sleep 1; done"
+
+
+@pytest.fixture(scope="module")
+def pair(real):
+    """Two pods on the two different nodes, each answering 'pong' on 8080."""
+    nodes = real.wait_for_nodes(CLUSTER, GROUP, 2)
+    a = _run_pod(real, "pod-a", "echo started on $(hostname); " + LISTEN, node=nodes[0], labels={"app": "pair", "who": "a"})
+    b = _run_pod(real, "pod-b", LISTEN, node=nodes[1], labels={"app": "pair", "who": "b"})
+    _v1(real).create_namespaced_service("default", {"metadata": {"name": "pod-b"}, "spec": {
+        "selector": {"who": "b"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    return a, b
+
+
+def test_nodes_join_as_eks_starts_them(real):
+    """Node name = the instance's private DNS name, IP = its private IP, the group's labels and taints."""
+    asg = real.boto3("eks").describe_nodegroup(clusterName=CLUSTER, nodegroupName=GROUP)["nodegroup"]["resources"]
+    group = real.boto3("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[asg["autoScalingGroups"][0]["name"]])["AutoScalingGroups"][0]
+    ids = [i["InstanceId"] for i in group["Instances"]]
+    instances = {i["InstanceId"]: i for r in real.boto3("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+                 for i in r["Instances"]}
+    nodes = real.nodes_of(CLUSTER, GROUP)
+    assert len(nodes) == 2
+    for n in nodes:
+        iid = n.spec.provider_id.rsplit("/", 1)[-1]
+        inst = instances[iid]
+        assert n.metadata.name == f"ip-{inst['PrivateIpAddress'].replace('.', '-')}.ec2.internal"
+        assert {a.type: a.address for a in n.status.addresses}["InternalIP"] == inst["PrivateIpAddress"]
+        assert n.status.node_info.kubelet_version == "v1.20.2"
+        assert n.status.node_info.container_runtime_version.startswith("containerd://1.6")
+        assert n.metadata.labels["lifecycle"] == "Ec2Spot"
+        assert n.metadata.labels["eks.amazonaws.com/capacityType"] == "SPOT"
+        assert ("spotInstance", "true", "PreferNoSchedule") in [(t.key, t.value, t.effect) for t in n.spec.taints]
+    # every kubelet runs with the EC2 metadata address switched off
+    for environ in real.cfg.state_dir.glob(f"clusters/{CLUSTER}/nodes/*/pids/kubelet.json"):
+        pid = json.loads(environ.read_text())["pid"]
+        assert b"AWS_EC2_METADATA_DISABLED=true" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+
+
+def test_logs_exec_and_port_forward(real, pair):
+    a, _ = pair
+    assert "started on pod-a" in _logs_contain(real, "pod-a", "started on pod-a")
+    assert _exec(real, "pod-a", "echo $((6 * 7))").strip() == "42"
+    pf = portforward(_v1(real).connect_get_namespaced_pod_portforward, "pod-a", "default", ports="8080")
+    sock = pf.socket(8080)
+    sock.setblocking(True)
+    sock.sendall(b"ping\n")
+    got = b""
+    deadline = time.monotonic() + 10
+    while b"pong" not in got and time.monotonic() < deadline:
+        got += sock.recv(100)
+    sock.close()
+    assert b"pong" in got
+
+
+def test_pod_to_pod_across_nodes_by_ip_and_by_service_name(real, pair):
+    a, b = pair
+    assert a.spec.node_name != b.spec.node_name
+    assert "pong" in _exec(real, "pod-a", f"echo hi | nc -w 3 {b.status.pod_ip} 8080")
+    # cluster DNS answers the Service's name (the pod's resolv.conf points at it); kube-proxy leads
+    # its ClusterIP to pod-b. (busybox's nslookup resolves; its static nc cannot load glibc's resolver)
+    svc_ip = _v1(real).read_namespaced_service("pod-b", "default").spec.cluster_ip
+    lookup = "nslookup pod-b.default.svc.cluster.local | awk '/^Address: / {print $2}'"
+    deadline = time.monotonic() + 30
+    while (out := _exec(real, "pod-a", lookup).strip()) != svc_ip:
+        assert time.monotonic() < deadline, (out, _exec(real, "pod-a", "nslookup pod-b.default.svc.cluster.local; cat /etc/resolv.conf"))
+        time.sleep(1)
+    assert "pong" in _exec(real, "pod-a", f"echo hi | nc -w 3 $({lookup}) 80")
+
+
+def test_pod_calls_the_apiserver_in_cluster_as_rbac_allows(real):
+    """A pod's service account token works at https://kubernetes.default.svc, allowed and refused per RBAC."""
+    v1, rbac = _v1(real), client.RbacAuthorizationV1Api(real.k8s(CLUSTER))
+    v1.create_namespaced_service_account("default", {"metadata": {"name": "reader"}})
+    rbac.create_namespaced_role("default", {"metadata": {"name": "pod-reader"}, "rules": [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})
+    rbac.create_namespaced_role_binding("default", {"metadata": {"name": "reader"}, "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}]})
+    _run_pod(real, "caller", "while true; do sleep 1; done", sa="reader")
+    call = ('wget -S -q -O- --no-check-certificate --header "Authorization: Bearer '
+            '$(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" '
+            'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/default/{} 2>&1')
+    allowed = _exec(real, "caller", call.format("pods"))
+    assert "HTTP/1.1 200" in allowed and '"kind":"PodList"' in allowed.replace(" ", "")
+    refused = _exec(real, "caller", call.format("secrets"))
+    assert "403" in refused
+
+
+def test_nothing_can_leave_by_construction(real, pair):
+    """Proof by inspection, never by sending packets out: the cluster's namespace has no route off it,
+    no interface to the host; the host has no route into it and no rule of kube-proxy."""
+    plane_ns = [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
+    assert len(plane_ns) == 1
+    ns = plane_ns[0]
+    for family in ("-4", "-6"):
+        routes = subprocess.run(["ip", family, "-n", ns, "route", "show", "table", "all"], capture_output=True, text=True,
+                                check=True).stdout.splitlines()
+        # only the pods' subnet and the namespace's own addresses: no default route, nothing towards the host
+        unexpected = [r for r in routes if not (r.startswith(("local ", "broadcast ", "multicast ", "fe80::", "anycast "))
+                                                or r.startswith("10.244.0.0/16 dev cni0"))]
+        assert not unexpected, unexpected
+    links = subprocess.run(["ip", "-n", ns, "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines()}
+    assert {n for n in names if not n.startswith("veth")} == {"lo", "cni0"}, names  # and the pods' veths
+    host_routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    assert "10.244." not in host_routes
+    host_rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+    assert "KUBE-" not in host_rules
+    # a pod's only way is the bridge: its default route leads into the namespace, which has none
+    assert "default via 10.244.0.1" in _exec(real, "pod-a", "ip route")
+
+
+def test_spot_interruption_sigterms_the_pod_and_a_new_node_joins(real, pair):
+    _, b = pair
+    nodes = {n.metadata.name: n for n in real.nodes_of(CLUSTER, GROUP)}
+    victim = next(n for n in nodes if n != b.spec.node_name)
+    _run_pod(real, "listener", "while true; do nc -l -p 9000; done", node=b.spec.node_name)
+    listener_ip = _v1(real).read_namespaced_pod("listener", "default").status.pod_ip
+    _run_pod(real, "victim", f"trap 'echo got SIGTERM | nc -w 2 {listener_ip} 9000; exit 0' TERM; "
+             "while true; do sleep 1; done", node=victim, grace=20)
+    instance = nodes[victim].spec.provider_id.rsplit("/", 1)[-1]
+    kubelet_pid = json.loads(next(real.cfg.state_dir.glob(f"clusters/{CLUSTER}/nodes/{victim}/pids/kubelet.json")).read_text())["pid"]
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{real.cfg.webhook_port}/localcloud/interrupt", method="POST",
+                                 data=json.dumps({"instance_ids": [instance], "notice_seconds": 8}).encode())
+    with urllib.request.urlopen(req, timeout=120) as r:
+        assert json.load(r)["status"] == "completed"
+    _logs_contain(real, "listener", "got SIGTERM")
+    assert not _alive(kubelet_pid)
+    after = real.wait_for_nodes(CLUSTER, GROUP, 2, timeout=120)
+    assert victim not in after
+    assert "victim" not in [p.metadata.name for p in _v1(real).list_namespaced_pod("default").items]
+
+
+def test_two_clusters_have_separate_networks(real):
+    other = f"real-other-{uuid.uuid4().hex[:4]}"
+    real.ensure_cluster(other)
+    try:
+        names = [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
+        assert len(names) == 2
+    finally:
+        real.delete_cluster(other)
+    deadline = time.monotonic() + 30
+    while len([n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]) != 1:
+        assert time.monotonic() < deadline, _netns()
+        time.sleep(0.5)
