@@ -45,7 +45,7 @@ def _containerd_cgroups() -> list[str]:
 
 
 def _listening(cfg: Config) -> list[int]:
-    ports = [cfg.moto_port, cfg.webhook_port, cfg.registry_port]
+    ports = [cfg.moto_port, cfg.webhook_port, cfg.registry_port, cfg.standin_port]
     return [p for p in ports if procs.port_open(cfg.host, p)]
 
 

@@ -52,6 +52,10 @@ class Config:
     def registry_port(self) -> int:
         return self.port_base + 2
 
+    @property
+    def standin_port(self) -> int:  # images that cannot be had offline (localcloud/images/standin.py)
+        return self.port_base + 3
+
     # paths -------------------------------------------------------------
     @property
     def k8s_bin_dir(self) -> Path:

@@ -105,6 +105,9 @@ def main(argv=None) -> int:
         return result or {"status": "timeout"}
 
     webhook = serve(cfg.host, cfg.webhook_port, _authority(cfg), {"/localcloud/interrupt": admin_interrupt})
+    from ..images import standin
+
+    standin_registry = standin.serve(cfg.host, cfg.standin_port, f"{cfg.host}:{cfg.registry_port}")
     sim.start()
 
     from werkzeug.serving import make_server
@@ -117,6 +120,7 @@ def main(argv=None) -> int:
     def stop(*_):
         sim.stop()
         webhook.shutdown()
+        standin_registry.shutdown()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)

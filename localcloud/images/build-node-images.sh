@@ -10,6 +10,9 @@
 #   localcloud/pause:3.2   pause/pause.go built as a static Go binary
 #                          (CGO_ENABLED=0, -trimpath), alone as /pause;
 #                          ENTRYPOINT ["/pause"], USER 65535:65535.  The pod
+#                          sandbox image, and the stand-in for every image
+#                          that cannot be had offline (/cluster-autoscaler
+#                          leads to the same binary).  The pod
 #                          sandbox image (kubelet/containerd sandbox_image).
 #   localcloud/toolbox:1   Debian's busybox-static: /bin/busybox plus a symlink
 #                          for every applet (sh, sleep, cat, wget, nc,
@@ -50,7 +53,7 @@ REG="${SPOTFLOW_REGISTRY:-}"
 BACKEND="${SPOTFLOW_NODE_IMAGES_BACKEND:-auto}"
 LABEL_KEY="io.spotflow.inputs"
 # Bump to force a rebuild when the recipe below changes (not for comments).
-PAUSE_RECIPE=1
+PAUSE_RECIPE=2
 TOOLBOX_RECIPE=1
 EPOCH_ISO="1970-01-01T00:00:00Z"
 
@@ -138,6 +141,10 @@ build_pause() {
   rootfs="$PAUSE_BUILD/rootfs"
   rm -rf "$rootfs" && mkdir -p "$rootfs"
   install -m 0755 "$bin" "$rootfs/pause"
+  # the same binary is the stand-in for images that cannot be had offline
+  # (localcloud/images/standin.py serves this image under their names): the
+  # commands their pod specs run lead to it too
+  ln -s pause "$rootfs/cluster-autoscaler"
   make_tar "$rootfs" "$tar"
   rm -rf "$rootfs"
   echo "$key" > "$stamp"

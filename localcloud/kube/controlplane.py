@@ -263,7 +263,7 @@ class ControlPlane:
         """The cluster's network namespace, and the ways into it (localcloud/net/network.py)."""
         net, host = self.network, self.cfg.host
         net.create()
-        for port in (self.apiserver_port, self.cfg.registry_port):  # same address inside as on the host
+        for port in (self.apiserver_port, self.cfg.registry_port, self.cfg.standin_port):  # same address inside as on the host
             net.forward((host, port), (host, port))
         net.forward((GATEWAY, 443), (host, self.apiserver_port))  # the `kubernetes` Service's endpoint
         net.connect_proxy(self.egress_socket)

@@ -11,7 +11,7 @@ device-plugin socket, pod logs, CNI results, runc state), nor onto the host.
 Everything of the node is under ``STATE/clusters/<cluster>/nodes/<name>/``:
 ``containerd.toml``, ``kubelet.yaml``, ``kubeconfig``, ``pki/`` (its client
 certificate, CN ``system:node:<name>``; the kubelet's own serving certificate),
-``cni/``, ``certs.d/`` (the local registry, also answering for docker.io),
+``cni/``, ``certs.d/`` (the local registry; the stand-in for every other),
 ``containerd/``, ``root/`` (its /run, /var/lib with the kubelet's root dir,
 /var/log), ``pids/``, ``logs/``.
 
@@ -108,11 +108,13 @@ state = "{d}/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "{d}/certs.d"
 """)
-        # the local registry, by its own address and in place of docker.io: nothing is pulled from outside
-        for host in (reg, "docker.io"):
+        # the local registry (ECR's repositories) by its own address; every other registry leads to the
+        # stand-in (localcloud/images/standin.py): nothing is ever pulled from outside
+        standin = f"{self.cfg.host}:{self.cfg.standin_port}"
+        for host, server in ((reg, reg), ("_default", standin)):
             (d / "certs.d" / host).mkdir(parents=True, exist_ok=True)
             (d / "certs.d" / host / "hosts.toml").write_text(
-                f'server = "http://{reg}"\n\n[host."http://{reg}"]\n  capabilities = ["pull", "resolve"]\n')
+                f'server = "http://{server}"\n\n[host."http://{server}"]\n  capabilities = ["pull", "resolve"]\n')
         rng = self.pod_range
         (d / "cni/net.d/10-spotflow.conflist").write_text(json.dumps({
             "cniVersion": "0.4.0", "name": "spotflow",

@@ -281,3 +281,19 @@ def test_two_clusters_have_separate_networks(real):
     while len([n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]) != 1:
         assert time.monotonic() < deadline, _netns()
         time.sleep(0.5)
+
+
+def test_an_image_that_cannot_be_had_offline_runs_the_labelled_stand_in(real):
+    """cluster-autoscaler's image comes from registry.k8s.io: nothing is pulled from outside; the
+    local cloud's stand-in runs under its name, says so, and does nothing."""
+    v1 = _v1(real)
+    v1.create_namespaced_pod("default", {"metadata": {"name": "autoscaler"}, "spec": {
+        "tolerations": TOLERATE_ALL, "securityContext": {"runAsNonRoot": True, "runAsUser": 65534},
+        "containers": [{"name": "cluster-autoscaler", "image": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.1",
+                        "command": ["./cluster-autoscaler", "--cloud-provider=aws", "--v=4"]}]}})
+    deadline = time.monotonic() + 60
+    while v1.read_namespaced_pod("autoscaler", "default").status.phase != "Running":
+        assert time.monotonic() < deadline, v1.read_namespaced_pod("autoscaler", "default").status
+        time.sleep(0.5)
+    logs = _logs_contain(real, "autoscaler", "STAND-IN")
+    assert '"cluster-autoscaler"' in logs and "--cloud-provider=aws" in logs
