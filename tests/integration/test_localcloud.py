@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
 import socket
 import ssl
 import time
@@ -17,6 +18,12 @@ from botocore.exceptions import ClientError
 from kubernetes import client
 
 CLUSTER = "lc-test"
+
+
+def isolated_port_base(offset: int) -> int:
+    """Ports for a second, isolated local cloud: apart from the session's cloud's, and from those of
+    another test run on another cloud (make test on 16000, a developer's on 15000: 25000 / 24000)."""
+    return int(os.environ.get("SPOTFLOW_LOCALCLOUD_PORT_BASE", "15000")) + 9000 + offset
 
 
 def _get(localcloud, cluster: str, path: str, token: str) -> int:
@@ -441,7 +448,8 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
     from localcloud.config import Config
 
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_PORT_BASE", "25000")
+    base = isolated_port_base(0)
+    monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_PORT_BASE", str(base))
     monkeypatch.setenv("SPOTFLOW_LOCALCLOUD_LATENCY", '{"eks_cluster": 3, "rds_instance": 3, "efs": 3}')
     cfg = Config()
     cloud = LocalCloud(cfg)
@@ -484,7 +492,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         assert not alive, f"{name} (pid {pid}) still running"
     # the cluster's own control plane went with it: ports closed, state removed
     cluster_port = int(slow["endpoint"].rsplit(":", 1)[1])
-    for port in (25000, 25001, 25002, cluster_port, cluster_port + 1, cluster_port + 2):
+    for port in (base, base + 1, base + 2, base + 3, cluster_port, cluster_port + 1, cluster_port + 2):
         assert not _port_open(port), f"port {port} still open"
     assert not list((cfg.state_dir / "clusters").glob("*"))
 

@@ -22,7 +22,9 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
-PORT_BASE = 25500
+from .test_localcloud import isolated_port_base
+
+PORT_BASE = isolated_port_base(500)
 CLUSTER = "real-nodes"
 GROUP = "real-spot"
 SPOT_TAINT = {"key": "spotInstance", "value": "true", "effect": "PREFER_NO_SCHEDULE"}
