@@ -272,10 +272,12 @@ publish_docker() {  # publish_docker NAME TAG KEY TAR --change ... (import chang
   t0=$(now_ms)
   if reg_has_tag "$repo" "$tag" && [[ "$(reg_config_digest "$repo" "$tag")" == "$id" ]]; then
     log "$rimg already in the registry with the same digest: not pushing [$(since "$t0")]"
+    docker image rm "$rimg" >/dev/null 2>&1 || true  # the registry's tag is not docker's to keep
     return
   fi
   docker push -q "$rimg" >/dev/null 2>"$OUT/push.log" || { cat "$OUT/push.log" >&2; die "docker push $rimg failed"; }
   rm -f "$OUT/push.log"
+  docker image rm "$rimg" >/dev/null 2>&1 || true  # the registry's tag is not docker's to keep
   rid="$(reg_config_digest "$repo" "$tag")"
   [[ "$rid" == "$id" ]] || die "after push the registry serves config $rid for $rimg, expected $id"
   log "pushed $rimg [$(since "$t0")]"
