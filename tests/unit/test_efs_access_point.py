@@ -213,7 +213,7 @@ def test_create_then_rerun_makes_no_second_access_point(monkeypatch, capsys, che
     assert {"Key": "Name", "Value": "dags"} in request["Tags"]
     assert result["access_point_id"] == "fsap-100"
     assert result["access_point"]["life_cycle_state"] == "available"  # waited for: one poll saw "creating"
-    assert sleeps == [5]
+    assert sleeps == [2]  # the first of the growing poll delays
     again = run(args(), client, monkeypatch, capsys)
     assert again["changed"] is False
     assert again["access_point_id"] == "fsap-100"

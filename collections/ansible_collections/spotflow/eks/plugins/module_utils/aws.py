@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime
-import math
+import time
 
 try:
     import botocore
@@ -185,24 +185,44 @@ def get_waiter(client, service, name):
     return core_waiter.Waiter(name, model, core_waiter.NormalizedOperationMethod(operation))
 
 
+def poll_delays(ceiling, timeout, first=2):
+    """Seconds to sleep between polls: 2, 4, 8 ... up to the waiter's own delay.
+
+    A resource that is ready in 10 s is seen ready after about 10 s, not after
+    the waiter's fixed 20 s, while one that takes 15 minutes is still polled
+    only every ``ceiling`` seconds. The sleeps never add up past ``timeout``.
+    """
+    left, step = float(timeout), float(first)
+    while left > 0:
+        sleep = min(step, float(ceiling), left)
+        yield sleep
+        left -= sleep
+        step *= 2
+
+
 def wait_for(module, client, service, waiter_name, what, wait_timeout=None, delay=None, **params):
     """Poll until the waiter ``waiter_name`` succeeds, or fail the module with a readable message.
 
     ``what`` names the resource in messages ("node group spot-a"); ``params`` are
     the request parameters of the waiter's operation. The timeout defaults to
-    the module's ``wait_timeout`` option.
+    the module's ``wait_timeout`` option. The first poll is at once, the next
+    ones follow ``poll_delays`` (botocore's waiters sleep a fixed delay).
     """
     waiter = get_waiter(client, service, waiter_name)
     timeout = wait_timeout if wait_timeout is not None else module.params.get("wait_timeout")
-    # never sleep past the timeout: a short timeout polls more often
-    delay = max(1, min(delay or waiter.config.delay, int(timeout)))
-    attempts = max(1, int(math.ceil(float(timeout) / delay))) + 1
-    try:
-        waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **params)
-    except botocore.exceptions.WaiterError as e:
-        module.fail_json(**waiter_failure(e, what, waiter_name, timeout))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Failed while waiting for {0}".format(what))
+    delays = poll_delays(max(1, delay or waiter.config.delay), timeout)
+    while True:
+        try:
+            # one poll: success returns, a failure acceptor raises at once
+            waiter.wait(WaiterConfig={"Delay": 1, "MaxAttempts": 1}, **params)
+            return
+        except botocore.exceptions.WaiterError as e:
+            sleep = next(delays, None)
+            if "Max attempts exceeded" not in str(e) or sleep is None:
+                module.fail_json(**waiter_failure(e, what, waiter_name, timeout))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg="Failed while waiting for {0}".format(what))
+        time.sleep(sleep)
 
 
 def waiter_failure(error, what, name, timeout):
