@@ -16,6 +16,8 @@ WITH_CLOUD := scripts/with-localcloud.sh
 INVENTORY ?= inventories/local
 # make test and make e2e start a local cloud of their own (own state dir and
 # ports): a cloud that make site left running is never touched by the tests
+# make test's pytest workers (tests/conftest.py says which tests may run side by side)
+TEST_WORKERS ?= 2
 TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFLOW_LOCALCLOUD_PORT_BASE=16000;
 
 .PHONY: help bootstrap images up down status site verify teardown drill test e2e lint unit bench clean
@@ -63,7 +65,7 @@ unit: bootstrap ## unit tests only
 test: bootstrap lint ## EVERY TEST (what CI runs), on a local cloud of its own: lint, unit, local cloud, modules, molecule, Airflow DAGs, end-to-end
 	@$(TEST_CLOUD) $(PY) -m localcloud up
 	@$(TEST_CLOUD) $(WITH_CLOUD) bash localcloud/images/build-airflow-base.sh
-	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest --durations=40 || status=$$?; \
+	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=40 || status=$$?; \
 	  $(PY) -m localcloud down || true; exit $$status
 
 e2e: bootstrap ## only the end-to-end tests (part of make test), on the tests' local cloud
