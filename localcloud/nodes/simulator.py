@@ -34,6 +34,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from .. import procs
+from ..kube.autoscaler import AutoscalerPlay
 
 LOG = logging.getLogger("localcloud.nodes")
 
@@ -80,6 +81,7 @@ class NodeSimulator:
         self._types: dict[str, str] = {}  # instance id -> the type it "launched" as
         self._round_robin: dict[str, int] = {}  # node group ARN -> next override
         self.errors = 0
+        self._autoscalers = AutoscalerPlay()
 
     # --- plumbing -------------------------------------------------------
     @property
@@ -206,6 +208,7 @@ class NodeSimulator:
         for plane in planes:
             with self._on(plane):
                 self._reconcile_cluster(wanted.get(plane.name, {}))
+                self._autoscalers.play(plane, self.api)
 
     def _reconcile_cluster(self, desired: dict[str, dict[str, Any]]) -> None:
         if self.real:

@@ -154,3 +154,17 @@ def test_cidr_errors_name_the_variable_and_index():
     assert len(errors) == 2
     assert errors[0].startswith("eks_cluster_public_access_cidrs[1]: '203.0.113.7' needs a prefix length")
     assert errors[1].startswith("eks_cluster_public_access_cidrs[2]:")
+
+
+@pytest.mark.parametrize(("env", "want"), [("", []), ("203.0.113.7/32, 198.51.100.0/24", ["203.0.113.7/32", "198.51.100.0/24"])])
+def test_aws_inventory_has_no_allow_list_unless_given(env, want):
+    """inventories/aws: no CIDR of its own (a loopback default once hid the 'set your CIDRs' check)."""
+    environ = {k: v for k, v in os.environ.items() if k != "SPOTFLOW_API_CIDRS"} | {
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    if env:
+        environ["SPOTFLOW_API_CIDRS"] = env
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), "-i", str(REPO / "inventories/aws"), "localhost",
+                           "-m", "ansible.builtin.debug", "-a", "var=eks_cluster_public_access_cidrs", "-o"],
+                          cwd=REPO, env=environ, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.split("=>", 1)[1])["eks_cluster_public_access_cidrs"] == want
