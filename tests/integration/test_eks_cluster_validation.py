@@ -53,8 +53,8 @@ CASES = {
                            r"cannot both be false"),
     "bad log type": ({"eks_cluster_log_types": ["api", "kubelet"]}, r"eks_cluster_log_types"),
     "min above max": ({"eks_cluster_nodegroup_min_size": 5, "eks_cluster_nodegroup_max_size": 4},
-                      r"eks_cluster_nodegroup_min_size <= eks_cluster_nodegroup_desired_size"),
-    "desired below min": ({"eks_cluster_nodegroup_desired_size": 1}, r"desired 1"),
+                      r"eks_cluster_nodegroup_min_size must be between 0 and eks_cluster_nodegroup_max_size \(4\), got 5"),
+    "desired below min": ({"eks_cluster_nodegroup_desired_size": 1}, r"eks_cluster_nodegroup_desired_size must be between min_size and max_size \(2..4\), got 1"),
     "one private subnet": ({"eks_cluster_private_subnet_ids": ["subnet-0a1b2c3d"]}, r"eks_cluster_private_subnet_ids must list at least 2"),
     "public without private": ({"eks_cluster_public_subnet_ids": ["subnet-0a1b2c3d", "subnet-1a1b2c3d"]},
                                r"eks_cluster_private_subnet_ids"),
@@ -66,7 +66,7 @@ CASES = {
                             "eks_cluster_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/abc"}, r"exclude each other"),
     "priority expander without priorities": ({"eks_cluster_autoscaler_expander": "priority"}, r"eks_cluster_autoscaler_priorities"),
     "no pinned autoscaler": ({"eks_cluster_version": "1.40"}, r"set eks_cluster_autoscaler_image"),
-    "lifecycle label": ({"eks_cluster_nodegroup_labels": {"lifecycle": "Ec2Spot"}}, r"no 'lifecycle' key"),
+    "lifecycle label": ({"eks_cluster_nodegroup_labels": {"lifecycle": "Ec2Spot"}}, r"eks_cluster_nodegroup_labels must not set lifecycle"),
 }
 
 VALIDATION_TASK = re.compile(r"TASK \[eks_cluster : (Check [^\]]*|Validating arguments against arg spec[^\]]*)\]")

@@ -94,8 +94,8 @@ def _nodegroups(localcloud, cluster) -> list[str]:
 # case: (extra vars, message fragments, the only AWS operations allowed before the failure)
 CASES = {
     "unknown instance type": (
-        {"spot_nodegroup_groups": [{"name": "g", "instance_types": ["m5.xlarge", "zz9.huge"]}]},
-        ["spot_nodegroup_groups[0].instance_types: unknown instance type in us-east-1: zz9.huge"],
+        {"spot_nodegroup_groups": [{"name": "g", "instance_types": ["m5.xlarge", "zz9.xlarge"]}]},
+        ["spot_nodegroup_groups[0].instance_types: unknown instance type in us-east-1: zz9.xlarge"],
         ["DescribeInstanceTypes"],
     ),
     "mixed sizes in a group": (

@@ -96,10 +96,10 @@ EFS_CASES = {
         ["efs_storage_directory_permissions must be a quoted octal string"]),
     "same path for dags and logs": (
         {"efs_storage_logs_path": "/airflow/dags"},
-        ["neither may contain the other"]),
+        ["efs_storage_dags_path and efs_storage_logs_path must not be or contain each other"]),
     "nested paths": (
         {"efs_storage_dags_path": "/airflow", "efs_storage_logs_path": "/airflow/logs"},
-        ["neither may contain the other"]),
+        ["efs_storage_dags_path and efs_storage_logs_path must not be or contain each other"]),
 }
 
 
@@ -123,10 +123,10 @@ RDS_CASES = {
         ["rds_postgres_instance_class 'm7g.large' is not a current-generation"]),
     "storage below 20 GiB": (
         {"rds_postgres_allocated_storage": 5},
-        ["rds_postgres_allocated_storage must be >= 20 and <= 65536 (GiB of gp3), got 5"]),
+        ["rds_postgres_allocated_storage must be 20..65536 (GiB of gp3), got 5"]),
     "autoscaling ceiling below the allocation": (
         {"rds_postgres_allocated_storage": 100, "rds_postgres_max_allocated_storage": 50},
-        ["rds_postgres_max_allocated_storage must be 0 (no autoscaling) or above it"]),
+        ["rds_postgres_max_allocated_storage must be 0 (no autoscaling) or above rds_postgres_allocated_storage"]),
     "no backups": (
         {"rds_postgres_backup_retention_days": 0},
         ["rds_postgres_backup_retention_days must be between 1 and 35 (days), got 0"]),
@@ -144,7 +144,7 @@ RDS_CASES = {
         ["rds_postgres_engine_version must be a pinned PostgreSQL minor version", "got '17'"]),
     "reserved user name": (
         {"rds_postgres_username": "rdsadmin"},
-        ["rds_postgres_username must start with a letter", "not a reserved name"]),
+        ["rds_postgres_username \"rdsadmin\" is reserved by RDS or PostgreSQL"]),
     "malformed backup window": (
         {"rds_postgres_backup_window": "3am"},
         ["rds_postgres_backup_window must be null or hh24:mi-hh24:mi (UTC), got '3am'"]),

@@ -65,14 +65,16 @@ def eks_cluster_subnet_plan(vpc_cidr, count, private=None, public=None):
         errors.extend(eks_cluster_cidr_errors(values, name, 16, 28))
     if errors:
         return {"private": private, "public": public, "errors": errors}
-    nets = [(c, ipaddress.IPv4Network(c)) for c in private + public]
-    for cidr, net in nets:
+    nets = [("eks_cluster_private_subnet_cidrs", c, ipaddress.IPv4Network(c)) for c in private]
+    nets += [("eks_cluster_public_subnet_cidrs", c, ipaddress.IPv4Network(c)) for c in public]
+    for name, cidr, net in nets:
         if not net.subnet_of(vpc):
-            errors.append("subnet {0} is not inside eks_cluster_vpc_cidr {1}".format(cidr, vpc_cidr))
-    for i, (a, na) in enumerate(nets):
-        for b, nb in nets[i + 1:]:
+            errors.append("{0}: subnet {1} is not inside eks_cluster_vpc_cidr {2}".format(name, cidr, vpc_cidr))
+    for i, (name_a, a, na) in enumerate(nets):
+        for name_b, b, nb in nets[i + 1:]:
             if na.overlaps(nb):
-                errors.append("subnets {0} and {1} overlap".format(a, b))
+                where = name_a if name_a == name_b else "{0} and {1}".format(name_a, name_b)
+                errors.append("{0}: subnets {1} and {2} overlap".format(where, a, b))
     return {"private": private, "public": public, "errors": errors}
 
 
