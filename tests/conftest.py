@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "collections"))
 
 # make test runs on two pytest-xdist workers (--dist loadgroup --no-loadscope-reorder).
 # Tests whose runs are independent (each e2e journey, each molecule scenario: own
-# cluster name) are scheduled one by one, longest first, so both workers finish
+# cluster name; each pre-flight case) are scheduled one by one, longest first, so both workers finish
 # together; every other module keeps its tests on one worker, because its module
 # fixtures (a cluster, an isolated local cloud with fixed ports) exist once.
 # Seconds each took in CI on this kind of 2-core machine (pytest --durations):
@@ -28,7 +28,7 @@ LONG = {
     "test_localcloud_real_nodes.py": 124,
     "test_molecule.py::test_molecule_default_scenario[ecr_image]": 76,
 }
-ONE_BY_ONE = ("test_e2e.py", "test_molecule.py")
+ONE_BY_ONE = ("test_e2e.py", "test_molecule.py", "test_preflight.py")
 
 
 def _seconds(item: pytest.Item) -> int:
