@@ -66,6 +66,8 @@ def ours(localcloud, cluster: str) -> dict[str, list]:
     found["elastic_ips"] = [a["AllocationId"] for a in ec2.describe_addresses(Filters=f)["Addresses"]]
     found["ecr_repositories"] = [r["repositoryName"] for r in b("ecr").describe_repositories()["repositories"]
                                  if r["repositoryName"].startswith(f"spotflow/{cluster}")]
+    found["log_groups"] = [g["logGroupName"] for g in b("logs").describe_log_groups(
+        logGroupNamePrefix=f"/aws/eks/{cluster}/")["logGroups"]]
     iam = b("iam")
     found["iam_roles"] = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(cluster)]
     found["iam_policies"] = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]
@@ -110,9 +112,11 @@ def test_the_journey(localcloud):
     assert "Cost/day" in first.stdout and "Secrets Manager" in first.stdout
     built = ours(localcloud, cluster)
     for kind in ("eks_clusters", "eks_nodegroups", "efs_file_systems", "efs_access_points", "rds_instances",
-                 "ecr_repositories", "oidc_providers", "secrets", "k8s_namespaces", "k8s_nodes"):
+                 "ecr_repositories", "oidc_providers", "secrets", "k8s_namespaces", "k8s_nodes", "log_groups"):
         assert built[kind], f"site.yml made no {kind}"
     assert len(built["efs_access_points"]) == 2 and len(built["oidc_providers"]) == 1
+    (group,) = localcloud.boto3("logs").describe_log_groups(logGroupNamePrefix=f"/aws/eks/{cluster}/")["logGroups"]
+    assert group["retentionInDays"] == 30, group
 
     second = run_ok(localcloud, "site.yml", cluster)
     assert second.recap["changed"] == 0, second.stdout[-6000:]
