@@ -147,7 +147,7 @@ RDS_CASES = {
         ["rds_postgres_username \"rdsadmin\" is reserved by RDS or PostgreSQL"]),
     "malformed backup window": (
         {"rds_postgres_backup_window": "3am"},
-        ["rds_postgres_backup_window must be null or hh24:mi-hh24:mi (UTC), got '3am'"]),
+        ["rds_postgres_backup_window must be null or hh24:mi-hh24:mi (UTC), got \"3am\""]),
     "short recovery window": (
         {"rds_postgres_secret_recovery_window_days": 3},
         ["rds_postgres_secret_recovery_window_days must be 7..30 (days), got 3"]),
