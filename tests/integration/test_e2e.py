@@ -60,8 +60,9 @@ def ours(localcloud, cluster: str) -> dict[str, list]:
     found["vpcs"] = [v["VpcId"] for v in ec2.describe_vpcs(Filters=f)["Vpcs"]]
     found["subnets"] = [s["SubnetId"] for s in ec2.describe_subnets(Filters=f)["Subnets"]]
     found["internet_gateways"] = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=f)["InternetGateways"]]
-    found["nat_gateways"] = [g["NatGatewayId"] for g in ec2.describe_nat_gateways(Filters=f)["NatGateways"]
-                             if g["State"] not in ("deleted", "deleting")]
+    # moto ignores tag filters of DescribeNatGateways: match the tag here
+    found["nat_gateways"] = [g["NatGatewayId"] for g in ec2.describe_nat_gateways()["NatGateways"]
+                             if tag in g.get("Tags", []) and g["State"] not in ("deleted", "deleting")]
     found["route_tables"] = [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=f)["RouteTables"]]
     found["elastic_ips"] = [a["AllocationId"] for a in ec2.describe_addresses(Filters=f)["Addresses"]]
     found["ecr_repositories"] = [r["repositoryName"] for r in b("ecr").describe_repositories()["repositories"]
