@@ -37,9 +37,10 @@ def _seconds(item: pytest.Item) -> int:
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    grouped = config.pluginmanager.hasplugin("xdist")  # tests/airflow's own venv has no xdist
     for item in items:
-        if item.path.name not in ONE_BY_ONE:
+        if grouped and item.path.name not in ONE_BY_ONE:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
     items.sort(key=_seconds, reverse=True)  # stable: the rest keep their order
 

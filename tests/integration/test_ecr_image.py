@@ -175,7 +175,7 @@ VALIDATION_PLAY = """---
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (dict(ecr_image_keep_images=0), "ecr_image_keep_images must be between 1 and 10000 (got 0)"),
+        (dict(ecr_image_keep_images=0), "ecr_image_keep_images must be between 1 and 10000, got 0"),
         (dict(ecr_image_repository_name="Spotflow/Bad Name"), "ecr_image_repository_name must be 2-256 characters"),
         (dict(ecr_image_repository_name="spotflow//x"), "ecr_image_repository_name must be 2-256 characters"),
         (dict(ecr_image_base_image=" "), "ecr_image_base_image must be a non-empty image reference"),
