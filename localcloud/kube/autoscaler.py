@@ -62,10 +62,14 @@ def forbidden(allowed, version: tuple[int, int], namespace: str, status_map: str
     return missing
 
 
+def _stamp(now: datetime.datetime) -> str:
+    """A time as cluster-autoscaler writes it (Go's time.String in UTC)."""
+    return now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " +0000 UTC"
+
+
 def status_text(now: datetime.datetime) -> str:
     """The status map's ``status`` as cluster-autoscaler 1.30+ writes it (YAML)."""
-    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " +0000 UTC"
-    return (f"time: {stamp}\nautoscalerStatus: Running\nclusterWide:\n  health:\n    status: Healthy\n"
+    return (f"time: {_stamp(now)}\nautoscalerStatus: Running\nclusterWide:\n  health:\n    status: Healthy\n"
             f"    lastProbeTime: \"{now.strftime('%Y-%m-%dT%H:%M:%SZ')}\"\n"
             "  scaleUp:\n    status: NoActivity\n  scaleDown:\n    status: NoCandidates\n"
             "# written by the spotflow local cloud: the autoscaler's informers would sync (its RBAC allows them)\n")
@@ -115,7 +119,7 @@ class AutoscalerPlay:
             return
         now = datetime.datetime.now(datetime.timezone.utc)
         body = {"metadata": {"name": status_map, "namespace": ns,
-                             "annotations": {LAST_UPDATED: now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " +0000 UTC"}},
+                             "annotations": {LAST_UPDATED: _stamp(now)}},
                 "data": {"status": status_text(now)}}
         try:
             api.patch_namespaced_config_map(status_map, ns, body)
