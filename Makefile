@@ -65,7 +65,7 @@ unit: bootstrap ## unit tests only
 test: bootstrap lint ## EVERY TEST (what CI runs), on a local cloud of its own: lint, unit, local cloud, modules, molecule, Airflow DAGs, end-to-end
 	@$(TEST_CLOUD) $(PY) -m localcloud up
 	@$(TEST_CLOUD) $(WITH_CLOUD) bash localcloud/images/build-airflow-base.sh
-	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=40 || status=$$?; \
+	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=40 || status=$$?; \
 	  $(PY) -m localcloud down || true; exit $$status
 
 e2e: bootstrap ## only the end-to-end tests (part of make test), on the tests' local cloud

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 # our collection's plugins import as ansible_collections.spotflow.eks.*
 sys.path.insert(0, str(REPO / "collections"))
 
-# make test runs on two pytest-xdist workers (--dist loadgroup --no-loadscope-reorder).
+# make test runs on two pytest-xdist workers (--dist loadscope --no-loadscope-reorder, with
+# the scheduler below).
 # Tests whose runs are independent (each e2e journey, each molecule scenario: own
 # cluster name; each pre-flight case) are scheduled one by one, longest first, so both workers finish
 # together; every other module keeps its tests on one worker, because its module
@@ -36,18 +37,36 @@ def _seconds(item: pytest.Item) -> int:
     return max((s for key, s in LONG.items() if name.startswith(key)), default=0)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    grouped = config.pluginmanager.hasplugin("xdist")  # tests/airflow's own venv has no xdist
-    for item in items:
-        if grouped and item.path.name not in ONE_BY_ONE:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_seconds, reverse=True)  # stable: the rest keep their order
+
+
+@pytest.hookimpl(optionalhook=True)  # tests/airflow's own venv has no xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Whole modules to one worker, except ONE_BY_ONE's tests, each its own unit of work.
+
+    Not xdist_group + --dist loadgroup: xdist 3.8 groups by a suffix it writes into
+    ``item._nodeid``, which pytest 9.2 no longer reads (nodeid comes from ``_id``), so every
+    test became its own unit, a module's tests ran on both workers, and each worker made
+    (and deleted) the module's fixtures: one worker deleted a cluster the other still used."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return nodeid if module.rsplit("/", 1)[-1] in ONE_BY_ONE else module
+
+    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")
 def localcloud():
-    """The local cloud, started for the session unless it is already up (then left running)."""
+    """The local cloud, started for the session unless it is already up (then left running).
+
+    Under xdist every worker has this fixture but all share one cloud: a worker that starts it
+    leaves it running (make test stops it), else the first to finish would stop it under the other."""
+    import os
+
     from localcloud.cloud import LocalCloud
     from localcloud.testing import Handle
 
@@ -55,7 +74,7 @@ def localcloud():
     started = False
     if not cloud.healthy():
         cloud.up()
-        started = True
+        started = "PYTEST_XDIST_WORKER" not in os.environ
     yield Handle(cloud)
     if started:
         cloud.down()

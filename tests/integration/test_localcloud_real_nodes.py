@@ -24,7 +24,7 @@ from kubernetes.stream import portforward, stream
 
 from .test_localcloud import isolated_port_base
 
-PORT_BASE = isolated_port_base(500)
+PORT_BASE = isolated_port_base(1)
 CLUSTER = "real-nodes"
 GROUP = "real-spot"
 SPOT_TAINT = {"key": "spotInstance", "value": "true", "effect": "PREFER_NO_SCHEDULE"}
@@ -49,20 +49,22 @@ def real(tmp_path_factory):
            "SPOTFLOW_LOCALCLOUD_NODES": "real"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    sysctls_before = _sysctls()
-    cgroups_before = sorted(Path("/sys/fs/cgroup").glob("*/k8s.io"))
-    cloud = LocalCloud(Config())
-    cloud.up()
-    h = Handle(cloud)
-    try:
-        h.make_nodegroup(CLUSTER, GROUP, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=2,
-                         instance_types=["m5.large", "m5a.large"], timeout=120)
-        yield h
+    try:  # the environment is the session's again whatever fails below (later tests read it)
+        sysctls_before = _sysctls()
+        cgroups_before = sorted(Path("/sys/fs/cgroup").glob("*/k8s.io"))
+        cloud = LocalCloud(Config())
+        try:
+            cloud.up()
+            h = Handle(cloud)
+            h.make_nodegroup(CLUSTER, GROUP, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=2,
+                             instance_types=["m5.large", "m5a.large"], timeout=120)
+            yield h
+        finally:
+            pids = {}
+            for pidfile in state.rglob("pids/*.json"):
+                pids[str(pidfile)] = json.loads(pidfile.read_text())["pid"]
+            cloud.down()
     finally:
-        pids = {}
-        for pidfile in state.rglob("pids/*.json"):
-            pids[str(pidfile)] = json.loads(pidfile.read_text())["pid"]
-        cloud.down()
         for os_key, value in saved.items():
             if value is None:
                 os.environ.pop(os_key, None)
