@@ -70,6 +70,7 @@ CASES = {
     "ECR tag mutability": ({"ecr_image_tag_mutability": "SOMETIMES"}, "ecr_image_tag_mutability"),
     "ECR keep no image": ({"ecr_image_keep_images": 0}, "ecr_image_keep_images"),
     "ECR repository name upper case": ({"ecr_image_repository_name": "Spotflow/Airflow"}, "ecr_image_repository_name"),
+    "image for a CPU no node group has": ({"ecr_image_platform": "linux/arm"}, "ecr_image_platform"),
     # airflow_app
     "Airflow namespace not DNS": ({"airflow_app_namespace": "Airflow_Prod"}, "airflow_app_namespace"),
     "Airflow Spot affinity": ({"airflow_app_worker_spot_affinity": "sometimes"}, "airflow_app_worker_spot_affinity"),

@@ -63,9 +63,9 @@ EXCLUDE = ["docker/README.md", "__pycache__", "*.pyc"]
 
 
 def digest_of(root, include=INCLUDE, exclude=EXCLUDE, dockerfile="docker/Dockerfile", base="apache/airflow:3.3.2",
-              build_args=None, labels=None):
+              build_args=None, labels=None, platform="linux/amd64"):
     entries = mod.collect_inputs(str(root), include, exclude, dockerfile)
-    return mod.content_hash(entries, dockerfile, base, build_args or {"B": base}, labels or {})
+    return mod.content_hash(entries, dockerfile, base, build_args or {"B": base}, labels or {}, platform)
 
 
 # ---------------------------------------------------------------- inputs
@@ -102,9 +102,10 @@ def test_hash_matches_an_independent_computation(ctx):
         else:
             files.append(["F", rel, "x" if os.access(p, os.X_OK) else "-", hashlib.sha256(p.read_bytes()).hexdigest()])
     document = {
-        "scheme": "spotflow.eks.ecr_image_build/v1",
+        "scheme": "spotflow.eks.ecr_image_build/v2",
         "dockerfile": "docker/Dockerfile",
         "base_image": "apache/airflow:3.3.2",
+        "platform": "linux/amd64",
         "build_args": {"B": "apache/airflow:3.3.2"},
         "labels": {},
         "files": files,
@@ -154,6 +155,7 @@ def test_hash_changes_with_what_goes_into_the_image(ctx, change):
         dict(base="apache/airflow:3.3.1"),
         dict(build_args={"B": "apache/airflow:3.3.2", "AIRFLOW_VERSION": "3.3.2"}),
         dict(labels={"team": "data"}),
+        dict(platform="linux/arm64"),  # an image for Graviton nodes is another image
         dict(exclude=["__pycache__", "*.pyc"]),  # README now part of the context
     ],
 )
@@ -335,11 +337,18 @@ class FakeECR:
         return {"authorizationData": [token()]}
 
 
+def image(image_id, platform):
+    """What inspect_image says about an image for ``platform`` (os/arch)."""
+    os_, arch = (platform or "linux/amd64").split("/")[:2]
+    return {"Id": image_id, "Os": os_, "Architecture": arch}
+
+
 class FakeDocker:
     """The docker.APIClient calls the module makes. A push puts the tag into the FakeECR."""
 
-    def __init__(self, ecr, local=None, pullable=True, build_error=None):
+    def __init__(self, ecr, local=None, pullable=True, build_error=None, emulates=True):
         self.ecr = ecr
+        self.emulates = emulates  # False: builds for the daemon's own CPU (linux/amd64) whatever is asked
         self.local = dict(local or {})  # ref -> inspect dict
         self.pullable = pullable
         self.build_error = build_error
@@ -357,18 +366,19 @@ class FakeDocker:
             raise docker.errors.APIError("registry unreachable")
         return {"Descriptor": {}}
 
-    def pull(self, name, tag=None, stream=False, decode=False, auth_config=None):
-        self.calls.append(("pull", name, tag))
+    def pull(self, name, tag=None, stream=False, decode=False, auth_config=None, platform=None):
+        self.calls.append(("pull", name, tag, platform))
         if not self.pullable:
             raise docker.errors.APIError("pull access denied")
-        self.local["{0}:{1}".format(name, tag)] = {"Id": "sha256:base", "Config": {"Labels": {}}}
+        self.local["{0}:{1}".format(name, tag)] = dict(image("sha256:base", platform), Config={"Labels": {}})
         return iter([{"status": "Downloaded newer image"}])
 
     def build(self, **kwargs):
         self.calls.append(("build", kwargs))
         if self.build_error:
             return iter([{"stream": "Step 1/9 : FROM base\n"}, {"error": self.build_error, "errorDetail": {"message": self.build_error}}])
-        self.local[kwargs["tag"]] = {"Id": "sha256:built", "Config": {"Labels": dict(kwargs["labels"])}}
+        made = kwargs.get("platform") if self.emulates else "linux/amd64"
+        self.local[kwargs["tag"]] = dict(image("sha256:built", made), Config={"Labels": dict(kwargs["labels"])})
         return iter([{"stream": "Step 1/9 : FROM base\n"}, {"aux": {"ID": "sha256:built"}}, {"stream": "Successfully built\n"}])
 
     def push(self, repository, tag=None, stream=False, decode=False, auth_config=None):
@@ -420,7 +430,7 @@ def run(args, ecr, fake_docker, monkeypatch, capsys, check_mode=False):
     return result
 
 
-BASE = {"apache/airflow:3.3.2": {"Id": "sha256:base", "Config": {"Labels": {}}}}
+BASE = {"apache/airflow:3.3.2": dict(image("sha256:base", "linux/amd64"), Config={"Labels": {}})}
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
@@ -498,7 +508,37 @@ def test_missing_base_image_is_pulled(ctx, monkeypatch, capsys):
     result = run(module_args(ctx), ecr, fake, monkeypatch, capsys)
     assert result["_rc"] == 0 and result["base_image_present"] is False
     assert fake.mutations() == ["pull", "build", "push"]
-    assert ("pull", "apache/airflow", "3.3.2") in fake.calls
+    assert ("pull", "apache/airflow", "3.3.2", "linux/amd64") in fake.calls
+
+
+def test_image_is_built_for_the_nodes_platform_not_the_builders(ctx, monkeypatch, capsys):
+    """An arm64 laptop (or an amd64 CI) builds what the nodes run: the platform goes to the pull
+    and the build, names another tag, and a base image for the wrong CPU is pulled again."""
+    ecr = FakeECR()
+    fake = FakeDocker(ecr, local=BASE)  # the base image is here, but for amd64
+    result = run(module_args(ctx, platform="linux/arm64"), ecr, fake, monkeypatch, capsys)
+    assert result["_rc"] == 0, result.get("msg")
+    assert result["tag"] == "3.3.2-" + digest_of(ctx, platform="linux/arm64")[:16] != "3.3.2-" + digest_of(ctx)[:16]
+    assert ("pull", "apache/airflow", "3.3.2", "linux/arm64") in fake.calls
+    assert [c[1]["platform"] for c in fake.calls if c[0] == "build"] == ["linux/arm64"]
+
+
+def test_build_for_a_platform_the_daemon_cannot_make_fails_before_the_push(ctx, monkeypatch, capsys):
+    ecr = FakeECR()
+    base = {"apache/airflow:3.3.2": dict(image("sha256:base", "linux/arm64"), Config={"Labels": {}})}
+    fake = FakeDocker(ecr, local=base, emulates=False)
+    result = run(module_args(ctx, platform="linux/arm64"), ecr, fake, monkeypatch, capsys)
+    assert result["_rc"] == 1
+    assert "made an image for linux/amd64, not for platform linux/arm64" in result["msg"]
+    assert "push" not in fake.mutations()
+
+
+def test_bad_platform_fails_before_any_call(ctx, monkeypatch, capsys):
+    ecr = FakeECR()
+    fake = FakeDocker(ecr, local=BASE)
+    result = run(module_args(ctx, platform="arm64"), ecr, fake, monkeypatch, capsys)
+    assert result["_rc"] == 1 and "platform must be os/arch" in result["msg"] and "'arm64'" in result["msg"]
+    assert ecr.calls == [] and fake.calls == []
 
 
 def test_check_mode_without_repository_predicts_everything(ctx, monkeypatch, capsys):

@@ -97,6 +97,17 @@ options:
         and C(io.spotflow.ecr-repository).
     type: dict
     default: {}
+  platform:
+    description:
+      - The platform the image is built for, C(os/arch[/variant]), for example V(linux/amd64) or
+        V(linux/arm64). It must be the architecture of the nodes that run the image (an arm64
+        image on x86 nodes fails with C(exec format error)), whatever the CPU of the machine
+        that builds it. Part of the hash, so images for two platforms get two tags.
+      - The base image is pulled for this platform when the daemon has it for another one, and
+        the build fails when the built image is not for this platform (building for another CPU
+        needs the daemon to emulate it, for example with binfmt/QEMU).
+    type: str
+    default: linux/amd64
   tag:
     description:
       - Use this tag instead of the content hash. The hash is still computed and returned.
@@ -273,7 +284,7 @@ from ansible_collections.spotflow.eks.plugins.module_utils.ecr import find_image
 from ansible_collections.spotflow.eks.plugins.module_utils.ecr import image_to_result
 from ansible_collections.spotflow.eks.plugins.module_utils.ecr import registry_kwargs
 
-HASH_SCHEME = "spotflow.eks.ecr_image_build/v1"
+HASH_SCHEME = "spotflow.eks.ecr_image_build/v2"  # v2: the platform is hashed
 LABEL_HASH = "io.spotflow.content-hash"
 LABEL_REPOSITORY = "io.spotflow.ecr-repository"
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -401,7 +412,7 @@ def collect_inputs(context, include, exclude, dockerfile):
     return [entries[k] for k in sorted(entries)]
 
 
-def content_hash(entries, dockerfile, base_image, build_args, labels):
+def content_hash(entries, dockerfile, base_image, build_args, labels, platform="linux/amd64"):
     """SHA-256 (hex) of the build inputs; independent of the context's location and of mtimes."""
     records = []
     for e in entries:
@@ -415,6 +426,7 @@ def content_hash(entries, dockerfile, base_image, build_args, labels):
         "scheme": HASH_SCHEME,
         "dockerfile": "/".join(_rel_parts(dockerfile)),
         "base_image": base_image or "",
+        "platform": platform,
         "build_args": dict((str(k), "" if v is None else str(v)) for k, v in (build_args or {}).items()),
         "labels": dict((str(k), "" if v is None else str(v)) for k, v in (labels or {}).items()),
         "files": records,
@@ -478,6 +490,30 @@ def registry_host(uri):
     if "/" in uri and ("." in first or ":" in first or first == "localhost"):
         return first
     return ""
+
+
+def parse_platform(platform):
+    """``[os, arch, variant or None]`` of ``os/arch[/variant]``; InputError otherwise."""
+    parts = (platform or "").split("/")
+    if len(parts) not in (2, 3) or not all(re.match(r"^[a-z0-9_]+$", x) for x in parts):
+        raise InputError("platform must be os/arch[/variant], for example linux/amd64 or linux/arm64, got {0!r}".format(platform))
+    return parts + [None] * (3 - len(parts))
+
+
+def image_platform(details):
+    """``os/arch[/variant]`` of an image as the daemon's inspect reports it."""
+    parts = [details.get("Os") or "", details.get("Architecture") or ""]
+    if details.get("Variant"):
+        parts.append(details["Variant"])
+    return "/".join(parts)
+
+
+def platform_matches(details, platform):
+    """Whether an inspected image is for ``platform`` (a variant counts only when both name one)."""
+    want_os, want_arch, want_variant = parse_platform(platform)
+    if (details.get("Os"), details.get("Architecture")) != (want_os, want_arch):
+        return False
+    return not (want_variant and details.get("Variant") and details["Variant"] != want_variant)
 
 
 def split_reference(ref):
@@ -620,7 +656,9 @@ class ImageBuilder:
         base = self.params.get("base_image")
         if not base:
             return None
-        if self.local_image(base) is not None:
+        platform = self.params["platform"]
+        present = self.local_image(base)
+        if present is not None and platform_matches(present, platform):
             return True
         auth = None
         if repository_uri and registry_host(base) and registry_host(base) == registry_host(repository_uri):
@@ -638,12 +676,16 @@ class ImageBuilder:
             return False
         name, ref = split_reference(base)
         try:
-            stream = self.api.pull(name, tag=ref, stream=True, decode=True, auth_config=auth)
+            stream = self.api.pull(name, tag=ref, stream=True, decode=True, auth_config=auth, platform=platform)
             self._consume(stream, "pull of {0}".format(base))
         except docker.errors.APIError as e:
             self.fail(hint.format(base, "cannot be pulled ({0})".format(e)))
-        if self.local_image(base) is None:
+        pulled = self.local_image(base)
+        if pulled is None:
             self.fail(hint.format(base, "the pull did not produce it"))
+        if not platform_matches(pulled, platform):
+            self.fail("The base image {0} is for {1}, not for platform {2}: its registry has no {2} variant of it".format(
+                base, image_platform(pulled), platform))
         return False
 
     def build(self, entries, image_ref, digest):
@@ -663,6 +705,7 @@ class ImageBuilder:
                 forcerm=True,
                 pull=False,
                 decode=True,
+                platform=self.params["platform"],
             )
             lines = self._consume(stream, "docker build of {0}".format(image_ref))
         except docker.errors.APIError as e:
@@ -674,6 +717,9 @@ class ImageBuilder:
         built = self.local_image(image_ref)
         if built is None:
             self.fail("docker build of {0} reported success but the image is not in the daemon".format(image_ref))
+        if not platform_matches(built, self.params["platform"]):
+            self.fail("docker build of {0} made an image for {1}, not for platform {2} (building for another CPU needs "
+                      "the daemon to emulate it, for example binfmt/QEMU)".format(image_ref, image_platform(built), self.params["platform"]))
         return image_id or built.get("Id", "")
 
     def push(self, repository_uri, tag):
@@ -694,7 +740,8 @@ class ImageBuilder:
             self.module.fail_json(msg="context is required with state=present")
         try:
             entries = collect_inputs(p["context"], p["include"], p["exclude"], p["dockerfile"])
-            digest = content_hash(entries, p["dockerfile"], p.get("base_image"), p.get("build_args"), p.get("labels"))
+            parse_platform(p["platform"])
+            digest = content_hash(entries, p["dockerfile"], p.get("base_image"), p.get("build_args"), p.get("labels"), p["platform"])
             tag = image_tag(digest, p.get("tag"), p.get("tag_prefix"), p["hash_length"])
         except (InputError, OSError) as e:
             self.module.fail_json(msg="Build inputs: {0}".format(e))
@@ -798,6 +845,7 @@ def main():
         base_image=dict(type="str"),
         build_args=dict(type="dict", default={}),
         labels=dict(type="dict", default={}),
+        platform=dict(type="str", default="linux/amd64"),
         tag=dict(type="str"),
         tag_prefix=dict(type="str", default=""),
         hash_length=dict(type="int", default=16),
