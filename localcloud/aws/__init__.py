@@ -4,16 +4,18 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
 
 - ``eks``: clusters get their own Kubernetes control plane (endpoint, CA and
   OIDC issuer of their own), remember who created them (the token webhook maps
-  that identity to cluster-admin) and get a real cluster security group, deleted
-  with the cluster; node groups get ``updateConfig`` ``{maxUnavailable: 1}``
+  that identity to cluster-admin) and get a real cluster security group and two
+  control-plane network interfaces, which outlive the cluster by a few seconds; node groups get ``updateConfig`` ``{maxUnavailable: 1}``
   by default and are backed by a real (moto) Auto Scaling group whose instances
   carry the EKS tags; subnets must exist; tags on node groups and add-ons.
+- ``ec2``: no deleting a subnet, security group or VPC that is still in use.
 - ``eks_addons``: EKS add-ons (moto has none).
 - ``eks_auth``: the EKS token authenticator the apiservers call (TokenReview).
 - ``efs``: the legacy tag API community.aws.efs calls.
 - ``ecr``: repository URIs lead to the local registry; image APIs report it.
 - ``fis``: Spot interruption experiments interrupt instances for real.
-- ``iam``: OIDC provider client ids.
+- ``iam``: OIDC provider client ids; a new role is refused by EKS (CreateCluster) and KMS
+  (key policies) for a few seconds, as IAM propagates.
 - ``rds``: gp3 baseline throughput and IOPS.
 - ``secretsmanager``: AWS's error text for a secret marked for deletion.
 - ``latency``: resources stay CREATING/creating for configured seconds.
@@ -25,11 +27,13 @@ from __future__ import annotations
 
 
 def apply_all(cfg, control_planes=None) -> None:
-    from . import ecr, efs, eks, fis, iam, latency, rds, secretsmanager
+    from . import ec2, ecr, efs, eks, fis, iam, latency, rds, secretsmanager
 
+    ec2.patch_ec2_dependencies()
     secretsmanager.patch_secretsmanager()
     rds.patch_rds_gp3()
     iam.patch_iam_oidc()
+    iam.patch_iam_propagation(float(cfg.latency.get("iam_propagation", iam.IAM_PROPAGATION_SECONDS)))
     ecr.patch_ecr(cfg)
     efs.patch_efs_tags()
     eks.patch_eks(cfg, control_planes)

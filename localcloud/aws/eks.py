@@ -8,8 +8,15 @@ import uuid
 
 from .common import _autoscaling, _b64, _caller_arn, _ec2, _invalid_parameter
 from .eks_addons import _patch_eks_addons
+from .iam import IAM_PROPAGATION_SECONDS, unpropagated_roles
 
 LOG = logging.getLogger("localcloud.aws.eks")
+# Seconds the control plane's network interfaces and the cluster security group outlive DeleteCluster
+# (minutes on AWS; SPOTFLOW_LOCALCLOUD_LATENCY {"eks_network_release": s} sets it).
+NETWORK_RELEASE_SECONDS = 5
+# Seconds after CreateCluster until DescribeCluster names the cluster security group
+# (it appears while the cluster is CREATING; {"eks_cluster_security_group": s}).
+CLUSTER_SECURITY_GROUP_SECONDS = 3
 
 
 def patch_eks(cfg, control_planes) -> None:
@@ -66,6 +73,9 @@ def patch_eks(cfg, control_planes) -> None:
             raise _invalid_parameter(f"The subnet ID does not exist: {e}")
         if len({s.availability_zone for s in subnets}) < 2:
             raise _invalid_parameter("Subnets specified must be in at least two different AZs")
+        if unpropagated_roles(self.account_id, [role_arn], float(cfg.latency.get("iam_propagation", IAM_PROPAGATION_SECONDS))):
+            raise _invalid_parameter(f"Role with arn: {role_arn}, could not be assumed because it does not exist "
+                                     "or the trusted entity is not correct")
         cluster = orig_create_cluster(self, name, role_arn, resources_vpc_config, *args, **kwargs)
         vpc_id = subnets[0].vpc_id
         sg = ec2.create_security_group(
@@ -75,12 +85,25 @@ def patch_eks(cfg, control_planes) -> None:
             tags={"aws:eks:cluster-name": name, f"kubernetes.io/cluster/{name}": "owned", "Name": f"eks-cluster-sg-{name}"},
         )
         cfg_vpc = dict(cluster.resources_vpc_config or {})
-        cfg_vpc.update({"vpcId": vpc_id, "clusterSecurityGroupId": sg.id,
-                        "securityGroupIds": cfg_vpc.get("securityGroupIds") or []})
+        cfg_vpc.update({"vpcId": vpc_id, "securityGroupIds": cfg_vpc.get("securityGroupIds") or []})
+        cluster.spotflow_security_group = sg.id
         cfg_vpc.setdefault("endpointPrivateAccess", False)
         cfg_vpc.setdefault("endpointPublicAccess", True)
         cfg_vpc.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
         cluster.resources_vpc_config = cfg_vpc
+
+        def publish_security_group():  # as EKS: the cluster security group shows while CREATING, not at once
+            cluster.resources_vpc_config["clusterSecurityGroupId"] = sg.id
+
+        later = float(cfg.latency.get("eks_cluster_security_group", CLUSTER_SECURITY_GROUP_SECONDS))
+        timer = threading.Timer(later, publish_security_group)
+        timer.daemon = True
+        timer.start()
+        # EKS's cross-account network interfaces for the control plane, in two of the given subnets
+        cluster.spotflow_enis = [
+            ec2.create_network_interface(subnet=s, private_ip_address=None, group_ids=[sg.id],
+                                         description=f"Amazon EKS {name}").id
+            for s in subnets[:2]]
         # every EKS cluster has its own OIDC issuer (moto gives all the same one) and its own Kubernetes
         issuer = f"https://oidc.eks.{self.region_name}.amazonaws.com/id/{uuid.uuid4().hex.upper()}"
         cluster.identity = {"oidc": {"issuer": issuer}}
@@ -98,12 +121,25 @@ def patch_eks(cfg, control_planes) -> None:
     def delete_cluster(self, name):
         cluster = orig_delete_cluster(self, name)
         control_planes.delete(name)
-        sg_id = (cluster.resources_vpc_config or {}).get("clusterSecurityGroupId")
-        if sg_id:
-            try:
-                _ec2(self.account_id, self.region_name).delete_security_group(group_id=sg_id)
-            except Exception as e:  # AWS leaves it too when something still references it
-                LOG.warning("cluster %s: security group %s not deleted: %s", name, sg_id, e)
+        ec2 = _ec2(self.account_id, self.region_name)
+        sg_id = getattr(cluster, "spotflow_security_group", None)
+
+        def release():
+            """As EKS: the control plane's interfaces drain after the cluster is gone, then its security group."""
+            for eni_id in getattr(cluster, "spotflow_enis", []):
+                try:
+                    ec2.delete_network_interface(eni_id)
+                except Exception as e:  # already gone
+                    LOG.debug("cluster %s: network interface %s: %s", name, eni_id, e)
+            if sg_id:
+                try:
+                    ec2.delete_security_group(group_id=sg_id)
+                except Exception as e:  # AWS leaves it too when something still references it
+                    LOG.warning("cluster %s: security group %s not deleted: %s", name, sg_id, e)
+
+        timer = threading.Timer(float(cfg.latency.get("eks_network_release", NETWORK_RELEASE_SECONDS)), release)
+        timer.daemon = True
+        timer.start()
         self.__dict__.setdefault("spotflow_addons", {}).pop(name, None)
         return cluster
 

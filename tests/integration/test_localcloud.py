@@ -20,10 +20,15 @@ from kubernetes import client
 CLUSTER = "lc-test"
 
 
-def isolated_port_base(offset: int) -> int:
-    """Ports for a second, isolated local cloud: apart from the session's cloud's, and from those of
-    another test run on another cloud (make test on 16000, a developer's on 15000: 25000 / 24000)."""
-    return int(os.environ.get("SPOTFLOW_LOCALCLOUD_PORT_BASE", "15000")) + 9000 + offset
+def isolated_port_base(index: int) -> int:
+    """Ports for the ``index``-th isolated local cloud a test starts. A cloud takes its base port up to
+    base + 500 + 3 x 64 (one apiserver and etcd per cluster slot), so clouds are 1000 apart: apart from
+    the session's cloud, from each other (they run side by side under xdist), and from those of another
+    test run on another base (make test on 16000: 26000, 28000; a developer's on 15000: 25000, 27000)."""
+    from localcloud.kube.controlplane import FIRST_PORT_OFFSET, MAX_CLUSTERS, PORTS_PER_CLUSTER
+
+    assert FIRST_PORT_OFFSET + PORTS_PER_CLUSTER * MAX_CLUSTERS < 1000
+    return int(os.environ.get("SPOTFLOW_LOCALCLOUD_PORT_BASE", "15000")) + 10000 + 2000 * index
 
 
 def _get(localcloud, cluster: str, path: str, token: str) -> int:
@@ -440,6 +445,85 @@ def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
         assert tags["eks:nodegroup-name"] == "lc-uc" and tags[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned"
     finally:
         localcloud.delete_nodegroup(cluster, "lc-uc")
+
+
+def test_what_is_in_use_cannot_be_deleted_and_eks_leaves_its_interfaces_a_while(localcloud):
+    """As AWS: DeleteSubnet / DeleteSecurityGroup / DeleteVpc refuse while something uses them (moto deletes
+    anyway), and EKS's control-plane network interfaces and cluster security group outlive DeleteCluster."""
+    from localcloud.aws.eks import NETWORK_RELEASE_SECONDS
+    from localcloud.testing import CLUSTER_ROLE_ARN
+
+    ec2, eks = localcloud.boto3("ec2"), localcloud.boto3("eks")
+    vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.98.{i}.0/24",
+                                 AvailabilityZone=f"{localcloud.cfg.region}{z}")["Subnet"]["SubnetId"]
+               for i, z in enumerate("ab")]
+    name = f"lc-net-{uuid.uuid4().hex[:6]}"
+    created = eks.create_cluster(name=name, roleArn=CLUSTER_ROLE_ARN, resourcesVpcConfig={"subnetIds": subnets})
+    # as on AWS, the cluster security group is not there at once (roles must wait for it)
+    assert "clusterSecurityGroupId" not in created["cluster"]["resourcesVpcConfig"]
+    t0 = time.monotonic()
+    while "clusterSecurityGroupId" not in eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]:
+        assert time.monotonic() - t0 < 30, "the cluster security group never appeared"
+        time.sleep(0.5)
+    sg = eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
+
+    def interfaces():
+        return ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]
+
+    assert sorted((i["SubnetId"], i["Description"]) for i in interfaces()) == sorted((s, f"Amazon EKS {name}") for s in subnets)
+    assert [g["GroupId"] for i in interfaces() for g in i["Groups"]] == [sg, sg]
+    eks.delete_cluster(name=name)
+    deleted = time.monotonic()
+    for call in (lambda: ec2.delete_subnet(SubnetId=subnets[0]), lambda: ec2.delete_security_group(GroupId=sg),
+                 lambda: ec2.delete_vpc(VpcId=vpc)):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "DependencyViolation"
+    while interfaces():
+        assert time.monotonic() - deleted < NETWORK_RELEASE_SECONDS + 10, "EKS's interfaces never went"
+        time.sleep(0.5)
+    assert time.monotonic() - deleted >= NETWORK_RELEASE_SECONDS - 1
+    assert not ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [sg]}])["SecurityGroups"]
+    for subnet in subnets:
+        ec2.delete_subnet(SubnetId=subnet)
+    other = ec2.create_security_group(GroupName="still-here", Description="not the default group", VpcId=vpc)["GroupId"]
+    with pytest.raises(ClientError) as refused:
+        ec2.delete_vpc(VpcId=vpc)
+    assert refused.value.response["Error"]["Code"] == "DependencyViolation"
+    ec2.delete_security_group(GroupId=other)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_a_new_role_is_refused_until_iam_has_propagated_it(localcloud):
+    """As AWS: EKS cannot assume, and KMS will not name, a role made seconds ago; later both accept it."""
+    from localcloud.aws.iam import IAM_PROPAGATION_SECONDS
+
+    iam, eks, kms = localcloud.boto3("iam"), localcloud.boto3("eks"), localcloud.boto3("kms")
+    name = f"lc-iam-{uuid.uuid4().hex[:6]}"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    made = time.monotonic()
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "kms:Decrypt", "Resource": "*"}]})
+    try:
+        with pytest.raises(ClientError) as refused:
+            eks.create_cluster(name=name, roleArn=arn, resourcesVpcConfig={"subnetIds": localcloud.vpc()["subnet_ids"]})
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+        assert "could not be assumed" in refused.value.response["Error"]["Message"]
+        with pytest.raises(ClientError) as refused:
+            kms.create_key(Policy=policy)
+        assert refused.value.response["Error"]["Code"] == "MalformedPolicyDocumentException"
+        assert time.monotonic() - made < IAM_PROPAGATION_SECONDS
+        time.sleep(max(0.0, IAM_PROPAGATION_SECONDS - (time.monotonic() - made)) + 0.5)
+        key = kms.create_key(Policy=policy)["KeyMetadata"]["KeyId"]
+        kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        assert eks.create_cluster(name=name, roleArn=arn, resourcesVpcConfig={
+            "subnetIds": localcloud.vpc()["subnet_ids"]})["cluster"]["status"] == "CREATING"
+    finally:
+        localcloud.delete_cluster(name)
+        iam.delete_role(RoleName=name)
 
 
 # --- lifecycle: a second, isolated local cloud -------------------------------------------

@@ -283,6 +283,55 @@ def test_create_without_wait_returns_at_once(monkeypatch, capsys):
     assert again["changed"] is False and again["cluster"]["status"] == "CREATING"
 
 
+def test_a_role_iam_has_not_propagated_yet_is_waited_for(monkeypatch, capsys):
+    """CreateCluster refuses a role made seconds ago ("could not be assumed"): retried, not failed;
+    any other InvalidParameterException fails at once."""
+    from ansible_collections.spotflow.eks.plugins.module_utils import aws as aws_utils
+
+    slept = []
+    monkeypatch.setattr(aws_utils.time, "sleep", slept.append)
+    client = FakeEKS()
+    original, refusals = client.create_cluster, []
+
+    def fresh_role(**request):
+        if len(refusals) < 2:
+            refusals.append(request["roleArn"])
+            raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": (
+                "Role with arn: {0}, could not be assumed because it does not exist or the trusted entity "
+                "is not correct".format(request["roleArn"]))}}, "CreateCluster")
+        return original(**request)
+
+    client.create_cluster = fresh_role
+    result = run(BASE_ARGS, client, monkeypatch, capsys)
+    assert result["_rc"] == 0 and result["changed"] is True and refusals == [ROLE, ROLE]
+    assert slept == [2.0, 4.0]
+
+    def bad_subnet(**request):
+        raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": "Subnets specified must be in "
+                                     "at least two different AZs"}}, "CreateCluster")
+
+    client = FakeEKS()
+    client.create_cluster = bad_subnet
+    slept.clear()
+    result = run(BASE_ARGS, client, monkeypatch, capsys)
+    assert result["_rc"] == 1 and "two different AZs" in result["msg"] and slept == []
+
+
+def test_role_propagation_retries_are_bounded():
+    from ansible_collections.spotflow.eks.plugins.module_utils import aws as aws_utils
+
+    calls, slept = [], []
+
+    def never(**_):
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "MalformedPolicyDocumentException",
+                                     "Message": "Policy contains a statement with one or more invalid principals."}}, "CreateKey")
+
+    with pytest.raises(ClientError):
+        aws_utils.while_role_propagates(never, timeout=30, sleep=slept.append)
+    assert sum(slept) == 30 and len(calls) == len(slept) + 1
+
+
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_updates_are_made_one_at_a_time_and_waited_for(monkeypatch, capsys, check_mode):
     client = FakeEKS(existing(tags={"spotflow:cluster": "dev", "old": "x"}))

@@ -272,6 +272,34 @@ def is_not_found(exc, codes=("ResourceNotFoundException", "NoSuchEntity", "Acces
     return error_code(exc) in codes
 
 
+# What a service answers while IAM has not propagated a role made seconds ago (EKS: CreateCluster;
+# KMS: a key policy naming the role). The same answer for a role that does not exist or does not
+# trust the service, hence the bound.
+ROLE_NOT_PROPAGATED = ("could not be assumed", "cannot be assumed", "invalid principals")
+ROLE_PROPAGATION_TIMEOUT = 120
+
+
+def role_not_propagated(exc):
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    return error_code(exc) in ("InvalidParameterException", "MalformedPolicyDocumentException") and any(
+        text in message for text in ROLE_NOT_PROPAGATED)
+
+
+def while_role_propagates(call, timeout=ROLE_PROPAGATION_TIMEOUT, sleep=None):
+    """``call()``, again while it fails because a new IAM role is not usable yet (up to ``timeout`` s).
+
+    IAM is eventually consistent: a role is commonly refused for 5 to 15 seconds after CreateRole.
+    AWSRetry retries throttling only, so without this the first converge on a fresh account fails.
+    """
+    for delay in list(poll_delays(15, timeout)) + [None]:
+        try:
+            return call()
+        except botocore.exceptions.ClientError as e:
+            if delay is None or not role_not_propagated(e):
+                raise
+            (sleep or time.sleep)(delay)
+
+
 # ---------------------------------------------------------------- tags
 
 

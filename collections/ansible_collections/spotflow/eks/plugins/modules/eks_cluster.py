@@ -122,6 +122,9 @@ notes:
   - Member of the action group C(spotflow.eks.aws), so C(module_defaults) for
     C(group/spotflow.eks.aws) sets the region, endpoint and credentials.
   - Use M(spotflow.eks.eks_cluster_info) to read a cluster without changing it.
+  - A cluster role created seconds earlier is often refused by C(CreateCluster) ("could not be
+    assumed") until IAM has propagated it; the module retries that answer for up to 120 seconds
+    (AWSRetry alone retries throttling only).
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -245,6 +248,7 @@ from ansible_collections.spotflow.eks.plugins.module_utils.aws import tag_change
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import tags_after
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import to_result
 from ansible_collections.spotflow.eks.plugins.module_utils.aws import wait_for
+from ansible_collections.spotflow.eks.plugins.module_utils.aws import while_role_propagates
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 BUSY_STATES = ("CREATING", "UPDATING", "PENDING")
@@ -523,7 +527,7 @@ class ClusterManager:
         if self.module.check_mode:
             return dict(result, cluster=to_result(predicted))
         try:
-            cluster = self.client.create_cluster(aws_retry=True, **request)["cluster"]
+            cluster = while_role_propagates(lambda: self.client.create_cluster(aws_retry=True, **request))["cluster"]
         except (BotoCoreError, ClientError) as e:
             self.module.fail_json_aws(e, msg="Failed to create {0}".format(self.what))
         if self.params["wait"]:
