@@ -168,3 +168,29 @@ def test_aws_inventory_has_no_allow_list_unless_given(env, want):
                           cwd=REPO, env=environ, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout.split("=>", 1)[1])["eks_cluster_public_access_cidrs"] == want
+
+
+def test_on_demand_types_must_exist_and_fit_the_ami_type(localcloud, aws_calls, tmp_path):
+    """Past the pre-flight, still before any change: the On-Demand group's types are looked up in the
+    region (EC2) and must be offered there and run the AMI type's architecture (EKS would accept an
+    arm64 AMI on x86 types; the nodes would never join)."""
+    import uuid
+
+    url, calls = aws_calls
+    playbook = tmp_path / "eks.yml"
+    playbook.write_text(PLAYBOOK)
+    base = {"spotflow_cluster_name": "val-arch-" + uuid.uuid4().hex[:6], "spotflow_aws_endpoint_url": url,
+            "eks_cluster_public_access_cidrs": ["203.0.113.7/32"]}
+    for extra, message in [
+        ({"eks_cluster_nodegroup_ami_type": "AL2023_ARM_64_STANDARD"},
+         "eks_cluster_nodegroup_instance_types: eks_cluster_nodegroup_ami_type AL2023_ARM_64_STANDARD runs on arm64 "
+         "instance types only, not m7i.large (x86_64)"),
+        ({"eks_cluster_nodegroup_instance_types": ["m7i.large", "m9q.large"]},
+         "eks_cluster_nodegroup_instance_types: not offered in"),
+    ]:
+        calls.clear()
+        proc = localcloud.run_playbook(playbook, extra_vars=dict(base, **extra), timeout=300)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and message in out, out[-3000:]
+        assert "Check the On-Demand instance types" in out
+        assert calls and all(re.match(r"^(Describe|List|Get)", c) for c in calls), calls
