@@ -20,7 +20,7 @@ INVENTORY ?= inventories/local
 TEST_WORKERS ?= 2
 TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFLOW_LOCALCLOUD_PORT_BASE=16000;
 
-.PHONY: help bootstrap images up down status site verify teardown drill test e2e lint unit bench clean
+.PHONY: help bootstrap images up down status site verify teardown drill test e2e lint sanity unit bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ lint: bootstrap ## ansible-lint (production profile), module docs render
 	@for f in $$(ls collections/ansible_collections/spotflow/eks/plugins/filter/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	  $(VENV)/bin/ansible-doc -t filter spotflow.eks.$$f >/dev/null || { echo "ansible-doc -t filter spotflow.eks.$$f failed"; exit 1; }; done
 	@echo "lint: ok"
+
+sanity: bootstrap ## ansible-test sanity for the collection, offline (part of make test: tests/integration/test_sanity.py)
+	@bash scripts/sanity.sh
 
 unit: bootstrap ## unit tests only
 	@$(PY) -m pytest tests/unit

@@ -19,6 +19,7 @@ import base64
 import datetime
 import json
 import os
+import sys
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -92,7 +93,7 @@ def main(argv=None):
     parser.add_argument("--profile", default=os.environ.get("AWS_PROFILE"))
     args = parser.parse_args(argv)
     token, expiration = generate_token(args.cluster_name, args.region, args.endpoint_url, args.profile)
-    print(json.dumps(exec_credential(token, expiration)))
+    sys.stdout.write(json.dumps(exec_credential(token, expiration)) + "\n")
     return 0
 
 

@@ -25,7 +25,7 @@ description:
     policy, as every EKS managed node group does, after it has already changed
     the tags. In check mode it always reports a change.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   name:
     description: Name of the Auto Scaling group.

@@ -32,7 +32,7 @@ description:
     local Docker daemon (found by the label C(io.spotflow.ecr-repository)). It never
     touches ECR; M(spotflow.eks.ecr_repository) deletes the repository and its images.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 requirements:
   - docker (the Docker SDK for Python) >= 5.0 on the host that runs the module
   - a Docker daemon reachable from that host

@@ -18,7 +18,7 @@ description:
   - ECR cannot change the encryption of an existing repository. When it differs the
     module fails and says so; it never deletes a repository (and its images) by itself.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   state:
     description:

@@ -16,7 +16,7 @@ description:
   - A named repository that does not exist is simply not in the result.
   - Neither amazon.aws nor community.aws has an ECR info module.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   names:
     description:

@@ -38,7 +38,7 @@ attributes:
   platform:
     platforms: aws
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 """
 
 EXAMPLES = r"""

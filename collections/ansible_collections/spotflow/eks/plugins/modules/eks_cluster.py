@@ -34,7 +34,7 @@ description:
     When one of them differs the module fails and says which.
   - Options left out are not managed.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   state:
     description:
@@ -253,6 +253,7 @@ from ansible_collections.spotflow.eks.plugins.module_utils.aws import while_role
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 BUSY_STATES = ("CREATING", "UPDATING", "PENDING")
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+
 
 class ClusterSpecError(Exception):
     """The desired cluster cannot be reached from the current one."""

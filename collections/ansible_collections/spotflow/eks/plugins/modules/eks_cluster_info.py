@@ -18,7 +18,7 @@ description:
     RV(exists) is then V(false), so roles can read the cluster in check mode on an
     empty account and rebuild their facts when run alone.
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 options:
   name:
     description:

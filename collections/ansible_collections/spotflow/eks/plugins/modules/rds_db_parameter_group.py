@@ -61,7 +61,7 @@ attributes:
   platform:
     platforms: aws
 author:
-  - Spotflow maintainers
+  - Spotflow maintainers (@spotflow)
 """
 
 EXAMPLES = r"""
