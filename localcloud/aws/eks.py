@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -17,6 +18,23 @@ NETWORK_RELEASE_SECONDS = 5
 # Seconds after CreateCluster until DescribeCluster names the cluster security group
 # (it appears while the cluster is CREATING; {"eks_cluster_security_group": s}).
 CLUSTER_SECURITY_GROUP_SECONDS = 3
+
+
+# Zone IDs without EKS control planes (EKS user guide); which zone name is which ID differs per account.
+NO_EKS_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+
+
+def _unsupported_zone(cluster: str, zones: list[str], valid: list[str]):
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("UnsupportedAvailabilityZoneException",
+                          f"Cannot create cluster '{cluster}' because {', '.join(zones)}, the targeted availability "
+                          f"zone, does not currently have sufficient capacity to support the cluster. Retry and "
+                          f"choose from these availability zones: {', '.join(valid)}")
+    error.code = 400
+    error.description = json.dumps({"__type": "UnsupportedAvailabilityZoneException", "message": error.message,
+                                    "clusterName": cluster, "validZones": valid})
+    return error
 
 
 def patch_eks(cfg, control_planes) -> None:
@@ -73,6 +91,10 @@ def patch_eks(cfg, control_planes) -> None:
             raise _invalid_parameter(f"The subnet ID does not exist: {e}")
         if len({s.availability_zone for s in subnets}) < 2:
             raise _invalid_parameter("Subnets specified must be in at least two different AZs")
+        unsupported = sorted({s.availability_zone for s in subnets if s.availability_zone_id in NO_EKS_ZONE_IDS})
+        if unsupported:
+            valid = sorted(z.name for z in ec2.describe_availability_zones() if z.zone_id not in NO_EKS_ZONE_IDS)
+            raise _unsupported_zone(name, unsupported, valid)
         if unpropagated_roles(self.account_id, [role_arn], float(cfg.latency.get("iam_propagation", IAM_PROPAGATION_SECONDS))):
             raise _invalid_parameter(f"Role with arn: {role_arn}, could not be assumed because it does not exist "
                                      "or the trusted entity is not correct")

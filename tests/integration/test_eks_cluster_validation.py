@@ -119,6 +119,31 @@ def _network_filters():
     return module
 
 
+# us-east-1 as some account sees it: names map to other zone IDs in every account
+US_EAST_1 = [{"zone_name": "us-east-1a", "zone_id": "use1-az3"}, {"zone_name": "us-east-1b", "zone_id": "use1-az1"},
+             {"zone_name": "us-east-1c", "zone_id": "use1-az2"}, {"zone_name": "us-east-1d", "zone_id": "use1-az4"}]
+
+
+def test_zones_skip_those_without_eks_by_zone_id():
+    plan = _network_filters().eks_cluster_zone_plan(US_EAST_1, [], "us-east-1")
+    assert plan == {"zones": ["us-east-1b", "us-east-1c", "us-east-1d"], "errors": []}
+
+
+def test_given_zones_are_checked_by_zone_id_and_existence():
+    plan = _network_filters().eks_cluster_zone_plan(US_EAST_1, ["us-east-1a", "us-east-1b", "us-east-1z"], "us-east-1")
+    assert plan["errors"] == [
+        "eks_cluster_availability_zones[0]: us-east-1a (zone ID use1-az3) has no EKS control planes; "
+        "choose among us-east-1b, us-east-1c, us-east-1d",
+        "eks_cluster_availability_zones[2]: 'us-east-1z' is not an available Availability Zone of us-east-1 "
+        "(us-east-1a, us-east-1b, us-east-1c, us-east-1d)"]
+
+
+def test_a_region_with_one_eks_zone_is_refused():
+    plan = _network_filters().eks_cluster_zone_plan(US_EAST_1[:2], [], "us-east-1")
+    assert plan["errors"] == ["eks_cluster_availability_zones: us-east-1 has 1 Availability Zone(s) that support EKS "
+                              "(us-east-1b); EKS needs two"]
+
+
 def test_subnet_plan_of_a_16_across_3_azs():
     plan = _network_filters().eks_cluster_subnet_plan("10.42.0.0/16", 3)
     assert plan == {
@@ -170,10 +195,10 @@ def test_aws_inventory_has_no_allow_list_unless_given(env, want):
     assert json.loads(proc.stdout.split("=>", 1)[1])["eks_cluster_public_access_cidrs"] == want
 
 
-def test_on_demand_types_must_exist_and_fit_the_ami_type(localcloud, aws_calls, tmp_path):
+def test_types_and_zones_are_checked_against_the_region_before_any_change(localcloud, aws_calls, tmp_path):
     """Past the pre-flight, still before any change: the On-Demand group's types are looked up in the
     region (EC2) and must be offered there and run the AMI type's architecture (EKS would accept an
-    arm64 AMI on x86 types; the nodes would never join)."""
+    arm64 AMI on x86 types; the nodes would never join); given zones must exist and have EKS."""
     import uuid
 
     url, calls = aws_calls
@@ -187,10 +212,12 @@ def test_on_demand_types_must_exist_and_fit_the_ami_type(localcloud, aws_calls, 
          "instance types only, not m7i.large (x86_64)"),
         ({"eks_cluster_nodegroup_instance_types": ["m7i.large", "m9q.large"]},
          "eks_cluster_nodegroup_instance_types: not offered in"),
+        ({"spotflow_region": "us-east-1", "eks_cluster_availability_zones": ["us-east-1a", "us-east-1e"]},
+         "eks_cluster_availability_zones[1]: us-east-1e (zone ID use1-az3) has no EKS control planes"),
     ]:
         calls.clear()
         proc = localcloud.run_playbook(playbook, extra_vars=dict(base, **extra), timeout=300)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0 and message in out, out[-3000:]
-        assert "Check the On-Demand instance types" in out
+        assert "TASK [eks_cluster : Check the" in out
         assert calls and all(re.match(r"^(Describe|List|Get)", c) for c in calls), calls

@@ -526,6 +526,34 @@ def test_a_new_role_is_refused_until_iam_has_propagated_it(localcloud):
         iam.delete_role(RoleName=name)
 
 
+def test_no_cluster_in_a_zone_without_eks(localcloud):
+    """As EKS: subnets in a zone ID without control planes (us-east-1e is use1-az3 in moto's account) are
+    refused with UnsupportedAvailabilityZoneException, which names the zones that would do."""
+    import boto3
+
+    from localcloud.testing import CLUSTER_ROLE_ARN
+
+    def client(service):
+        return boto3.client(service, endpoint_url=localcloud.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                            aws_access_key_id=localcloud.cfg.access_key, aws_secret_access_key=localcloud.cfg.secret_key)
+
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.97.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.97.{i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"]
+               for i, z in enumerate(["us-east-1a", "us-east-1e"])]
+    try:
+        with pytest.raises(ClientError) as refused:
+            client("eks").create_cluster(name="lc-zone", roleArn=CLUSTER_ROLE_ARN, resourcesVpcConfig={"subnetIds": subnets})
+        error = refused.value.response
+        assert error["Error"]["Code"] == "UnsupportedAvailabilityZoneException"
+        assert "us-east-1e" in error["Error"]["Message"] and "us-east-1e" not in error.get("validZones", [])
+        assert "us-east-1a" in error.get("validZones", []), error
+    finally:
+        for subnet in subnets:
+            ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_vpc(VpcId=vpc)
+
+
 # --- lifecycle: a second, isolated local cloud -------------------------------------------
 def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
     from localcloud.cloud import LocalCloud, running_pid

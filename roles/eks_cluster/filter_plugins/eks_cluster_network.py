@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: Spotflow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the eks_cluster role: CIDR checks and the subnet plan of the VPC it creates.
+"""Filters of the eks_cluster role: CIDR checks, the Availability Zones and the subnet plan of the VPC it creates.
 
 ansible.utils (ipaddr, ipsubnet) is not one of the project's collections, and the
 plan is a few lines of the standard library's ``ipaddress``.
@@ -78,9 +78,36 @@ def eks_cluster_subnet_plan(vpc_cidr, count, private=None, public=None):
     return {"private": private, "public": public, "errors": errors}
 
 
+# Zone IDs where EKS places no control plane: CreateCluster answers
+# UnsupportedAvailabilityZoneException for subnets there (EKS user guide, cluster VPC
+# requirements). By ID, not name: which name an ID has differs per account.
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+
+
+def eks_cluster_zone_plan(zones, wanted=None, region="", name="eks_cluster_availability_zones", count=3):
+    """The Availability Zones for the VPC: ``wanted`` checked, else the first ``count`` (by name) that
+    support EKS. ``zones`` is what amazon.aws.aws_az_info returns. {"zones": [...], "errors": [...]}."""
+    ids = dict((z.get("zone_name"), z.get("zone_id")) for z in zones or [])
+    supported = sorted(n for n, i in ids.items() if i not in EKS_UNSUPPORTED_ZONE_IDS)
+    errors = []
+    for index, zone in enumerate(wanted or []):
+        if zone not in ids:
+            errors.append("{0}[{1}]: {2!r} is not an available Availability Zone of {3} ({4})".format(
+                name, index, zone, region, ", ".join(sorted(ids))))
+        elif ids[zone] in EKS_UNSUPPORTED_ZONE_IDS:
+            errors.append("{0}[{1}]: {2} (zone ID {3}) has no EKS control planes; choose among {4}".format(
+                name, index, zone, ids[zone], ", ".join(supported)))
+    chosen = list(wanted) if wanted else supported[:count]
+    if not wanted and len(chosen) < 2:
+        errors.append("{0}: {1} has {2} Availability Zone(s) that support EKS ({3}); EKS needs two".format(
+            name, region, len(chosen), ", ".join(chosen) or "none"))
+    return {"zones": chosen, "errors": errors}
+
+
 class FilterModule:
     def filters(self):
         return {
             "eks_cluster_subnet_plan": eks_cluster_subnet_plan,
             "eks_cluster_cidr_errors": eks_cluster_cidr_errors,
+            "eks_cluster_zone_plan": eks_cluster_zone_plan,
         }
