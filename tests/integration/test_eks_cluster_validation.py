@@ -66,6 +66,9 @@ CASES = {
                             "eks_cluster_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/abc"}, r"exclude each other"),
     "priority expander without priorities": ({"eks_cluster_autoscaler_expander": "priority"}, r"eks_cluster_autoscaler_priorities"),
     "no pinned autoscaler": ({"eks_cluster_version": "1.40"}, r"set eks_cluster_autoscaler_image"),
+    "autoscaler argument not a flag": ({"eks_cluster_autoscaler_extra_args": ["--expander=least-waste", "scale-down"]},
+                                       r'eks_cluster_autoscaler_extra_args must be flags like --scale-down-unneeded-time=5m, got \["scale-down"\]'),
+    "no wait": ({"eks_cluster_wait_timeout": 0}, r"eks_cluster_wait_timeout must be a positive number of seconds, got 0"),
     "lifecycle label": ({"eks_cluster_nodegroup_labels": {"lifecycle": "Ec2Spot"}}, r"eks_cluster_nodegroup_labels must not set lifecycle"),
 }
 

@@ -97,6 +97,9 @@ EFS_CASES = {
     "same path for dags and logs": (
         {"efs_storage_logs_path": "/airflow/dags"},
         ["efs_storage_dags_path and efs_storage_logs_path must not be or contain each other"]),
+    "role name too long": (
+        {"efs_storage_csi_role_name": "r" * 65},
+        ["efs_storage_csi_role_name must be an IAM role name (1-64 letters, digits or +=,.@_-)"]),
     "nested paths": (
         {"efs_storage_dags_path": "/airflow", "efs_storage_logs_path": "/airflow/logs"},
         ["efs_storage_dags_path and efs_storage_logs_path must not be or contain each other"]),
@@ -154,6 +157,12 @@ RDS_CASES = {
     "short password": (
         {"rds_postgres_password_length": 8},
         ["rds_postgres_password_length must be 16..128, got 8"]),
+    "instance id ending with a hyphen": (
+        {"rds_postgres_instance_id": "airflow-"},
+        ["rds_postgres_instance_id must start with a letter", "got \"airflow-\""]),
+    "one secret for both": (
+        {"rds_postgres_connection_secret_name": "spotflow/x/rds/master", "rds_postgres_master_secret_name": "spotflow/x/rds/master"},
+        ["rds_postgres_connection_secret_name must differ from rds_postgres_master_secret_name"]),
 }
 
 
