@@ -95,7 +95,7 @@ def _nodegroups(localcloud, cluster) -> list[str]:
 CASES = {
     "unknown instance type": (
         {"spot_nodegroup_groups": [{"name": "g", "instance_types": ["m5.xlarge", "zz9.xlarge"]}]},
-        ["spot_nodegroup_groups[0].instance_types: unknown instance type in us-east-1: zz9.xlarge"],
+        ["spot_nodegroup_groups[0].instance_types: not offered in us-east-1: zz9.xlarge"],
         ["DescribeInstanceTypes"],
     ),
     "mixed sizes in a group": (
@@ -112,8 +112,8 @@ CASES = {
     ),
     "architecture not of the AMI": (
         {"spot_nodegroup_groups": [{"name": "g", "instance_types": ["m6i.xlarge", "m6g.xlarge"]}]},
-        ["spot_nodegroup_groups[0].instance_types: ami_type AL2023_x86_64_STANDARD needs x86_64 instance types, "
-         "not m6g.xlarge (arm64)"],
+        ["spot_nodegroup_groups[0].instance_types: spot_nodegroup_groups[0].ami_type AL2023_x86_64_STANDARD runs on "
+         "x86_64 instance types only, not m6g.xlarge (arm64)"],
         ["DescribeInstanceTypes"],
     ),
     "taint with an invalid effect (global)": (

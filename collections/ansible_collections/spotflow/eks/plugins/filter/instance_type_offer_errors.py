@@ -15,6 +15,7 @@ description:
     the node group's AMI type (C(*_x86_64_*) needs x86_64, C(*_ARM_64_*) arm64; C(CUSTOM) is not judged).
   - An arm64 AMI on x86 instances (or the reverse) is accepted by C(CreateNodegroup) and only fails
     when the instances never join, many minutes later.
+  - With O(spot) and O(memory_tolerance), also the rules of a Spot node group (offered as Spot, one size).
 options:
   _input:
     description: The C(instance_types) list returned by M(amazon.aws.ec2_instance_type_info).
@@ -42,6 +43,15 @@ options:
     description: The region (named in the messages).
     type: str
     required: true
+  spot:
+    description: Each type must also be offered as Spot (C(supported_usage_classes)).
+    type: bool
+    default: false
+  memory_tolerance:
+    description:
+      - When set, all types must have the same vCPU count and a memory within this percentage of the
+        smallest (a Spot group whose types differ in size makes cluster-autoscaler's guesses wrong).
+    type: int
 """
 
 EXAMPLES = r"""
@@ -73,15 +83,31 @@ def ami_architecture(ami_type):
     return None
 
 
-def instance_type_offer_errors(found, wanted, name, ami_type, ami_name, region):
-    archs = dict((t.get("instance_type"), (t.get("processor_info") or {}).get("supported_architectures") or [])
-                 for t in found or [])
-    errors = []
-    missing = [t for t in wanted or [] if t not in archs]
+def _size(t):
+    return int((t.get("v_cpu_info") or {}).get("default_v_cpus") or 0), int((t.get("memory_info") or {}).get("size_in_mi_b") or 0)
+
+
+def instance_type_offer_errors(found, wanted, name, ami_type, ami_name, region, spot=False, memory_tolerance=None):
+    types = dict((t.get("instance_type"), t) for t in found or [])
+    wanted = list(wanted or [])
+    missing = [t for t in wanted if t not in types]
     if missing:
-        errors.append("{0}: not offered in {1}: {2}".format(name, region, ", ".join(missing)))
+        return ["{0}: not offered in {1}: {2}".format(name, region, ", ".join(missing))]
+    errors = []
+    if memory_tolerance is not None and wanted:
+        sizes = [_size(types[t]) for t in wanted]
+        mems = [m for _, m in sizes]
+        if len(set(v for v, _ in sizes)) > 1 or (max(mems) - min(mems)) * 100 > int(memory_tolerance) * min(mems):
+            within = " (memory within {0}%)".format(memory_tolerance) if int(memory_tolerance) > 0 else ""
+            errors.append("{0} must have equal size{1}: {2}".format(name, within, ", ".join(
+                "{0}={1} vCPU/{2:g} GiB".format(t, v, m / 1024.0) for t, (v, m) in zip(wanted, sizes))))
+    if spot:
+        no_spot = [t for t in wanted if "spot" not in (types[t].get("supported_usage_classes") or ["spot"])]
+        if no_spot:
+            errors.append("{0}: not offered as Spot: {1}".format(name, ", ".join(no_spot)))
     arch = ami_architecture(ami_type)
-    wrong = ["{0} ({1})".format(t, "/".join(archs[t])) for t in wanted or [] if t in archs and arch and arch not in archs[t]]
+    archs = dict((t, (types[t].get("processor_info") or {}).get("supported_architectures") or []) for t in wanted)
+    wrong = ["{0} ({1})".format(t, "/".join(archs[t])) for t in wanted if arch and arch not in archs[t]]
     if wrong:
         errors.append("{0}: {1} {2} runs on {3} instance types only, not {4}".format(
             name, ami_name, ami_type, arch, ", ".join(wrong)))
