@@ -96,8 +96,8 @@ def instance_type_offer_errors(found, wanted, name, ami_type, ami_name, region, 
     errors = []
     if memory_tolerance is not None and wanted:
         sizes = [_size(types[t]) for t in wanted]
-        mems = [m for _, m in sizes]
-        if len(set(v for v, _ in sizes)) > 1 or (max(mems) - min(mems)) * 100 > int(memory_tolerance) * min(mems):
+        vcpus, mems = [size[0] for size in sizes], [size[1] for size in sizes]
+        if len(set(vcpus)) > 1 or (max(mems) - min(mems)) * 100 > int(memory_tolerance) * min(mems):
             within = " (memory within {0}%)".format(memory_tolerance) if int(memory_tolerance) > 0 else ""
             errors.append("{0} must have equal size{1}: {2}".format(name, within, ", ".join(
                 "{0}={1} vCPU/{2:g} GiB".format(t, v, m / 1024.0) for t, (v, m) in zip(wanted, sizes))))
