@@ -40,13 +40,10 @@ def patch_ec2_dependencies() -> None:
 
     EC2Backend.delete_nat_gateway = delete_nat_gateway
 
-    def enis(backend):
-        return list(backend.enis.values())
-
     orig_delete_subnet = EC2Backend.delete_subnet
 
     def delete_subnet(self, subnet_id):
-        users = [e.id for e in enis(self) if e.subnet.id == subnet_id]
+        users = [e.id for e in self.enis.values() if e.subnet.id == subnet_id]
         if users:
             raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
         return orig_delete_subnet(self, subnet_id)
@@ -56,7 +53,7 @@ def patch_ec2_dependencies() -> None:
     orig_delete_sg = EC2Backend.delete_security_group
 
     def delete_security_group(self, name=None, group_id=None):
-        if group_id and any(group_id in [g.id for g in e.group_set] for e in enis(self)):
+        if group_id and any(group_id in [g.id for g in e.group_set] for e in self.enis.values()):
             raise DependencyViolationError(f"resource {group_id} has a dependent object")
         return orig_delete_sg(self, name=name, group_id=group_id)
 

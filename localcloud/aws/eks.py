@@ -9,7 +9,7 @@ import uuid
 
 from .common import _autoscaling, _b64, _caller_arn, _ec2, _invalid_parameter
 from .eks_addons import _patch_eks_addons
-from .iam import IAM_PROPAGATION_SECONDS, unpropagated_roles
+from .iam import unpropagated_roles
 
 LOG = logging.getLogger("localcloud.aws.eks")
 # Seconds the control plane's network interfaces and the cluster security group outlive DeleteCluster
@@ -95,7 +95,7 @@ def patch_eks(cfg, control_planes) -> None:
         if unsupported:
             valid = sorted(z.name for z in ec2.describe_availability_zones() if z.zone_id not in NO_EKS_ZONE_IDS)
             raise _unsupported_zone(name, unsupported, valid)
-        if unpropagated_roles(self.account_id, [role_arn], float(cfg.latency.get("iam_propagation", IAM_PROPAGATION_SECONDS))):
+        if unpropagated_roles(self.account_id, [role_arn]):
             raise _invalid_parameter(f"Role with arn: {role_arn}, could not be assumed because it does not exist "
                                      "or the trusted entity is not correct")
         cluster = orig_create_cluster(self, name, role_arn, resources_vpc_config, *args, **kwargs)

@@ -8,10 +8,11 @@ import json
 # Seconds after CreateRole during which EKS cannot assume the role and KMS refuses it as a principal
 # (often 5-15 s on AWS; SPOTFLOW_LOCALCLOUD_LATENCY {"iam_propagation": s}).
 IAM_PROPAGATION_SECONDS = 3
+_propagation = {"seconds": IAM_PROPAGATION_SECONDS}  # what patch_iam_propagation was given
 
 
-def unpropagated_roles(account_id: str, arns, seconds: float) -> list[str]:
-    """Those of ``arns`` that are roles made less than ``seconds`` ago (unknown ARNs are not judged)."""
+def unpropagated_roles(account_id: str, arns) -> list[str]:
+    """Those of ``arns`` that are roles IAM has not propagated yet (unknown ARNs are not judged)."""
     from moto.core.utils import utcnow
     from moto.iam.models import iam_backends
 
@@ -22,7 +23,7 @@ def unpropagated_roles(account_id: str, arns, seconds: float) -> list[str]:
             role = backend.get_role_by_arn(arn)
         except Exception:
             continue
-        if (utcnow() - role.create_date).total_seconds() < seconds:
+        if (utcnow() - role.create_date).total_seconds() < _propagation["seconds"]:
             fresh.append(arn)
     return fresh
 
@@ -42,6 +43,7 @@ def policy_principals(policy: str | None) -> list[str]:
 
 def patch_iam_propagation(seconds: float) -> None:
     """KMS refuses a key policy naming a role IAM has not propagated yet (EKS: localcloud/aws/eks.py)."""
+    _propagation["seconds"] = seconds
     from moto.kms.exceptions import JsonRESTError
     from moto.kms.models import KmsBackend
 
@@ -53,7 +55,7 @@ def patch_iam_propagation(seconds: float) -> None:
                              "Policy contains a statement with one or more invalid principals.")
 
     def refuse_fresh(backend, policy):
-        if unpropagated_roles(backend.account_id, policy_principals(policy), seconds):
+        if unpropagated_roles(backend.account_id, policy_principals(policy)):
             raise MalformedPolicyDocument()
 
     orig_create_key, orig_put_key_policy = KmsBackend.create_key, KmsBackend.put_key_policy
