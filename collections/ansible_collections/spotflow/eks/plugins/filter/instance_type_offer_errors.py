@@ -1,76 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: Spotflow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""spotflow.eks.instance_type_offer_errors: instance types the region lacks or the AMI type cannot boot."""
+"""Two filters on where instance types are offered (their documentation: the .yml files of the same names):
+
+- spotflow.eks.instance_type_offer_errors: types the region lacks or the AMI type cannot boot;
+- spotflow.eks.instance_type_zone_errors: types a zone of the node group's subnets lacks.
+"""
 
 from __future__ import annotations
-
-DOCUMENTATION = r"""
-name: instance_type_offer_errors
-short_description: Messages for instance types a region does not offer or an EKS AMI type cannot run on
-version_added: 0.1.0
-description:
-  - Takes the C(instance_types) that M(amazon.aws.ec2_instance_type_info) found and checks the wanted
-    names against them. Each must be offered in the region, and its CPU architecture must be the one of
-    the node group's AMI type (C(*_x86_64_*) needs x86_64, C(*_ARM_64_*) arm64; C(CUSTOM) is not judged).
-  - An arm64 AMI on x86 instances (or the reverse) is accepted by C(CreateNodegroup) and only fails
-    when the instances never join, many minutes later.
-  - With O(spot) and O(memory_tolerance), also the rules of a Spot node group (offered as Spot, one size).
-options:
-  _input:
-    description: The C(instance_types) list returned by M(amazon.aws.ec2_instance_type_info).
-    type: list
-    elements: dict
-    required: true
-  wanted:
-    description: The instance type names the node group asks for.
-    type: list
-    elements: str
-    required: true
-  name:
-    description: The variable that lists them (named in the messages).
-    type: str
-    required: true
-  ami_type:
-    description: The node group's EKS AMI type.
-    type: str
-    required: true
-  ami_name:
-    description: The variable that holds the AMI type (named in the messages).
-    type: str
-    required: true
-  region:
-    description: The region (named in the messages).
-    type: str
-    required: true
-  spot:
-    description: Each type must also be offered as Spot (C(supported_usage_classes)).
-    type: bool
-    default: false
-  memory_tolerance:
-    description:
-      - When set, all types must have the same vCPU count and a memory within this percentage of the
-        smallest (a Spot group whose types differ in size makes cluster-autoscaler's guesses wrong).
-    type: int
-"""
-
-EXAMPLES = r"""
-- name: Check the instance types against the region and the AMI type
-  ansible.builtin.assert:
-    that: __errors | length == 0
-    fail_msg: "{{ __errors | join('; ') }}"
-  vars:
-    __errors: >-
-      {{ found.instance_types | spotflow.eks.instance_type_offer_errors(my_types, 'my_types',
-           my_ami_type, 'my_ami_type', 'eu-west-2') }}
-"""
-
-RETURN = r"""
-_value:
-  description: One message per problem; empty when every type is offered and fits the AMI type.
-  type: list
-  elements: str
-"""
 
 
 def ami_architecture(ami_type):
@@ -114,6 +51,76 @@ def instance_type_offer_errors(found, wanted, name, ami_type, ami_name, region, 
     return errors
 
 
+# Which key of a subnet (amazon.aws.ec2_vpc_subnet_info) holds its location, per offering location type.
+SUBNET_ZONE_KEYS = {"availability-zone": "availability_zone", "availability-zone-id": "availability_zone_id"}
+
+
+def _zones_of(subnets, location_type):
+    """``[(zone, [subnet ids])]`` in first-seen order, from what instance_type_zone_errors takes as subnets."""
+    if isinstance(subnets, dict):
+        pairs = [(zone, label) for label, zone in subnets.items()]
+    else:
+        key = SUBNET_ZONE_KEYS[location_type]
+        pairs = []
+        for subnet in subnets or []:
+            if isinstance(subnet, dict):
+                label = subnet.get("subnet_id") or subnet.get("id") or ""
+                if not subnet.get(key):
+                    raise ValueError("instance_type_zone_errors: subnet {0} has no {1} (the offerings are by {2})".format(
+                        label or subnet, key, location_type))
+                pairs.append((subnet[key], label))
+            else:
+                pairs.append((subnet, ""))  # a zone itself (subnets still to be created)
+    zones = {}
+    for zone, label in pairs:
+        labels = zones.setdefault(zone, [])
+        if label and label not in labels:
+            labels.append(label)
+    return list(zones.items())
+
+
+def instance_type_zone_errors(offerings, wanted, name, subnets, location_type=None):
+    """Messages for instance types that a zone of the node group's subnets does not offer; [] when none.
+
+    ``offerings``: spotflow.eks.ec2_instance_type_offering_info's ``offerings`` (by zone name or zone ID).
+    ``subnets``: the node group's subnets as amazon.aws.ec2_vpc_subnet_info returns them (``id`` or
+    ``subnet_id``, ``availability_zone``, ``availability_zone_id``), or ``{subnet id: zone}``, or the zones
+    themselves (subnets not created yet). ``location_type`` defaults to the offerings' own.
+
+    What is required, and why: EVERY type in EVERY zone of the group's subnets, Spot groups included. EKS
+    checks this itself when the node group is created: CreateNodegroup (and CloudFormation's
+    AWS::EKS::Nodegroup) answers InvalidRequestException "Your requested instance type (m4.xlarge) is not
+    supported in your requested Availability Zone (us-west-2d). Please retry your request by not specifying
+    an Availability Zone or choosing us-west-2a, ...", also for a Spot group of several types where the
+    others are offered there (ec2-spot-workshops#154, eksctl#6461; eksctl 0.140 since picks only zones
+    offering all the types). An Auto Scaling group alone would skip the type in that zone; EKS does not
+    get that far. So "offered in at least one zone" would pass groups EKS refuses. A type offered in none
+    of the zones is named too (the region check usually names it first).
+    """
+    offerings = list(offerings or [])
+    if location_type is None:
+        found = sorted(set(o.get("location_type") or "availability-zone" for o in offerings))
+        if len(found) > 1:
+            raise ValueError("instance_type_zone_errors: offerings of several location types ({0}); give location_type".format(
+                ", ".join(found)))
+        location_type = found[0] if found else "availability-zone"
+    if location_type not in SUBNET_ZONE_KEYS:
+        raise ValueError("instance_type_zone_errors: offerings by {0!r} say nothing about zones; read them by "
+                         "availability-zone or availability-zone-id".format(location_type))
+    offered = set((o.get("instance_type"), o.get("location")) for o in offerings
+                  if o.get("location_type", location_type) == location_type)
+    zones = _zones_of(subnets, location_type)
+    errors = []
+    for instance_type in dict.fromkeys(wanted or []):
+        missing = ["{0} (zone of {1})".format(zone, ", ".join(labels)) if labels else zone
+                   for zone, labels in zones if (instance_type, zone) not in offered]
+        if missing:
+            errors.append("{0}: {1} is not offered in {2}; every type must be offered in every zone of the node "
+                          "group's subnets".format(name, instance_type, ", ".join(missing)))
+    return errors
+
+
 class FilterModule:
     def filters(self):
-        return {"instance_type_offer_errors": instance_type_offer_errors}
+        return {"instance_type_offer_errors": instance_type_offer_errors,
+                "instance_type_zone_errors": instance_type_zone_errors}
