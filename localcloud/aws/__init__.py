@@ -13,9 +13,10 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
 - ``eks_auth``: the EKS token authenticator the apiservers call (TokenReview).
 - ``efs``: the legacy tag API community.aws.efs calls.
 - ``ecr``: repository URIs lead to the local registry; image APIs report it.
-- ``fis``: Spot interruption experiments interrupt instances for real.
-- ``iam``: OIDC provider client ids; a new role is refused by EKS (CreateCluster) and KMS
-  (key policies) for a few seconds, as IAM propagates.
+- ``fis``: Spot interruption experiments interrupt instances for real; an experiment whose role IAM has
+  not propagated yet fails (AuthorizationFailure) and interrupts nothing.
+- ``iam``: OIDC provider client ids; a new role is refused by EKS (CreateCluster), KMS
+  (key policies) and FIS (experiments) for a few seconds, as IAM propagates.
 - ``rds``: gp3 baseline throughput and IOPS.
 - ``secretsmanager``: AWS's error text for a secret marked for deletion.
 - ``latency``: resources stay CREATING/creating for configured seconds.

@@ -1,12 +1,28 @@
-"""FIS: aws:ec2:send-spot-instance-interruptions experiments interrupt the targeted instances through the nodes, and complete when done."""
+"""FIS: aws:ec2:send-spot-instance-interruptions experiments interrupt the targeted instances through the nodes, and
+complete when done; an experiment whose role IAM has not propagated yet fails without touching anything.
+
+FIS takes the experiment role at two moments. CreateExperimentTemplate only checks that the caller may pass it
+(iam:PassRole), so a role seconds old is accepted there (Terraform's aws_fis_experiment_template creates the
+template right after the role, with no retry). StartExperiment is answered at once (the experiment is pending);
+FIS then assumes the role to resolve the targets and, when it cannot, the experiment ends ``failed`` with an
+AuthorizationFailure and a reason saying so (GetExperiment's state; the FIS user guide's troubleshooting page
+lists AuthorizationFailure for an experiment role that cannot act). So: no API error, a failed experiment.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .common import HOOKS
+from .iam import unpropagated_roles
 
 SPOT_INTERRUPTION_ACTION = "aws:ec2:send-spot-instance-interruptions"
+
+
+def unassumable_reason(role_arn: str) -> str:
+    """The reason a failed experiment gives when FIS could not assume its role."""
+    return (f"Unable to assume role {role_arn}. Verify that the role exists and that its trust policy allows "
+            "fis.amazonaws.com to assume it.")
 
 
 def patch_fis(cfg) -> None:
@@ -15,6 +31,7 @@ def patch_fis(cfg) -> None:
 
     done: dict[str, str] = {}  # experiment id -> final status, set by the node simulator
     watched: set[str] = set()
+    errors: dict[str, dict[str, Any]] = {}  # experiment id -> its state's reason and error, when ours to say
 
     orig_start = FISBackend.start_experiment
 
@@ -22,6 +39,14 @@ def patch_fis(cfg) -> None:
         result = orig_start(self, *args, **kwargs)
         exp_id = result["experiment"]["id"] if "experiment" in result else result["id"]
         experiment = self.experiments[exp_id]
+        watched.add(exp_id)
+        if unpropagated_roles(self.account_id, [experiment.role_arn]):
+            # FIS cannot assume a role IAM has not propagated: the experiment fails, nothing is interrupted
+            done[exp_id] = "failed"
+            errors[exp_id] = {"reason": unassumable_reason(experiment.role_arn),
+                              "error": {"accountId": self.account_id, "code": "AuthorizationFailure"}}
+            experiment.spotflow_instance_ids = []
+            return result
         ec2 = ec2_backends[self.account_id][self.region_name]
         instance_ids: list[str] = []
         for action in experiment.actions.values():
@@ -31,7 +56,6 @@ def patch_fis(cfg) -> None:
             for target_name in (action.get("targets") or {}).values():
                 target = experiment.targets.get(target_name, {})
                 instance_ids += _resolve_instances(ec2, target)
-        watched.add(exp_id)
         if not instance_ids:
             done[exp_id] = "failed" if experiment.experiment_options.get("emptyTargetResolutionMode") != "skip" else "completed"
         elif HOOKS.interrupt_instances is None:
@@ -60,6 +84,18 @@ def patch_fis(cfg) -> None:
         orig_status.fset(self, value)
 
     Experiment.status = property(status_get, status_set)
+
+    def with_our_reason(orig):
+        def to_dict(self, *args, **kwargs):
+            data = orig(self, *args, **kwargs)
+            if self.id in errors and data.get("state", {}).get("status") == "failed":
+                data["state"] = dict(data["state"], **errors[self.id])
+            return data
+
+        return to_dict
+
+    Experiment.to_dict = with_our_reason(Experiment.to_dict)
+    Experiment.to_summary_dict = with_our_reason(Experiment.to_summary_dict)
 
 
 def instance_tags(ec2, instance_id: str) -> dict[str, str]:

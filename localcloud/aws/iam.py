@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-# Seconds after CreateRole during which EKS cannot assume the role and KMS refuses it as a principal
+# Seconds after CreateRole during which EKS and FIS cannot assume the role and KMS refuses it as a principal
 # (often 5-15 s on AWS; SPOTFLOW_LOCALCLOUD_LATENCY {"iam_propagation": s}).
 IAM_PROPAGATION_SECONDS = 3
 _propagation = {"seconds": IAM_PROPAGATION_SECONDS}  # what patch_iam_propagation was given

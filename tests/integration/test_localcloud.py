@@ -320,6 +320,23 @@ def test_job_pods_succeed(localcloud, cluster, pools):
 
 
 # --- Spot interruption -----------------------------------------------------------------
+FIS_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "fis.amazonaws.com"},
+                                                   "Action": "sts:AssumeRole"}]}
+
+
+def _fis_role(localcloud) -> str:
+    return localcloud.boto3("iam").create_role(RoleName=f"fis-{uuid.uuid4().hex[:6]}",
+                                               AssumeRolePolicyDocument=json.dumps(FIS_TRUST))["Role"]["Arn"]
+
+
+def _wait_until_propagated(localcloud, role_arn: str) -> None:
+    from localcloud.aws.iam import IAM_PROPAGATION_SECONDS
+
+    made = localcloud.boto3("iam").get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]["CreateDate"]
+    age = (datetime.datetime.now(datetime.timezone.utc) - made).total_seconds()
+    time.sleep(max(0.0, IAM_PROPAGATION_SECONDS - age) + 0.5)
+
+
 def test_fis_spot_interruption_evicts_and_replaces(localcloud, cluster, pools):
     v1 = client.CoreV1Api(localcloud.k8s(cluster))
     ns = pools
@@ -332,10 +349,7 @@ def test_fis_spot_interruption_evicts_and_replaces(localcloud, cluster, pools):
     v1.create_namespaced_pod(ns, body)
     _wait_running(v1, ns, "app=lc-probe", 1)
 
-    iam = localcloud.boto3("iam")
-    role = iam.create_role(RoleName=f"fis-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "fis.amazonaws.com"},
-                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    role = _fis_role(localcloud)
     fis = localcloud.boto3("fis")
     tpl = fis.create_experiment_template(
         clientToken=uuid.uuid4().hex, description="reclaim one spot node", roleArn=role,
@@ -345,6 +359,7 @@ def test_fis_spot_interruption_evicts_and_replaces(localcloud, cluster, pools):
         actions={"interrupt": {"actionId": "aws:ec2:send-spot-instance-interruptions",
                                "parameters": {"durationBeforeInterruption": "PT2M"}, "targets": {"SpotInstances": "spot"}}},
     )["experimentTemplate"]
+    _wait_until_propagated(localcloud, role)  # FIS cannot assume a role seconds old (the test below)
     exp = fis.start_experiment(experimentTemplateId=tpl["id"], clientToken=uuid.uuid4().hex)["experiment"]
     deadline = time.monotonic() + 60
     while fis.get_experiment(id=exp["id"])["experiment"]["state"]["status"] != "completed":
@@ -524,6 +539,43 @@ def test_a_new_role_is_refused_until_iam_has_propagated_it(localcloud):
     finally:
         localcloud.delete_cluster(name)
         iam.delete_role(RoleName=name)
+
+
+def test_fis_cannot_assume_a_role_iam_has_not_propagated(localcloud):
+    """As AWS: the template takes a role made seconds ago (FIS only checks iam:PassRole then), but an experiment
+    started with it fails at once, AuthorizationFailure, its reason saying the role cannot be assumed, and
+    interrupts nothing; once IAM has propagated the role the same template runs (the drill retries on this)."""
+    from localcloud.aws.iam import IAM_PROPAGATION_SECONDS
+
+    iam, fis = localcloud.boto3("iam"), localcloud.boto3("fis")
+    role = _fis_role(localcloud)
+    made = time.monotonic()
+    tpl = fis.create_experiment_template(
+        clientToken=uuid.uuid4().hex, description="lc: role propagation", roleArn=role, stopConditions=[{"source": "none"}],
+        targets={"spot": {"resourceType": "aws:ec2:spot-instance", "resourceTags": {"lc-test": uuid.uuid4().hex},
+                          "selectionMode": "ALL"}},
+        actions={"interrupt": {"actionId": "aws:ec2:send-spot-instance-interruptions",
+                               "parameters": {"durationBeforeInterruption": "PT2M"}, "targets": {"SpotInstances": "spot"}}},
+        experimentOptions={"emptyTargetResolutionMode": "skip"},
+    )["experimentTemplate"]
+    try:
+        started = fis.start_experiment(experimentTemplateId=tpl["id"], clientToken=uuid.uuid4().hex)["experiment"]
+        assert started["state"]["status"] in ("pending", "initiating")  # StartExperiment itself accepts
+        state = fis.get_experiment(id=started["id"])["experiment"]["state"]
+        assert time.monotonic() - made < IAM_PROPAGATION_SECONDS
+        assert state["status"] == "failed", state
+        assert state.get("error", {}).get("code") == "AuthorizationFailure", state
+        assert role in state["reason"] and "assume" in state["reason"].lower(), state
+        _wait_until_propagated(localcloud, role)
+        again = fis.start_experiment(experimentTemplateId=tpl["id"], clientToken=uuid.uuid4().hex)["experiment"]
+        deadline = time.monotonic() + 30
+        while (state := fis.get_experiment(id=again["id"])["experiment"]["state"])["status"] not in ("completed", "failed"):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        assert state["status"] == "completed", state  # no target: skipped, as the template asks
+    finally:
+        fis.delete_experiment_template(id=tpl["id"])
+        iam.delete_role(RoleName=role.rsplit("/", 1)[-1])
 
 
 def test_no_cluster_in_a_zone_without_eks(localcloud):
