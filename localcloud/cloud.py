@@ -14,6 +14,7 @@ from typing import Callable
 
 from . import procs
 from .config import K8S_BINARIES, REPO_ROOT, Config
+from .aws import rds_postgres
 from .kube import controlplane
 
 
@@ -187,6 +188,7 @@ class LocalCloud:
             if procs.stop(self.cfg.pid_dir, comp.name, timeout=120 if comp.name == "awsemu" else 15):
                 stopped.append(comp.name)
         stopped += controlplane.sweep(self.cfg)  # whatever a killed emulator left
+        stopped += rds_postgres.sweep(self.cfg)  # its DB instances' PostgreSQL servers too
         before = self.cfg.state_dir / "cgroups-before.json"
         if before.exists():
             for d in set(_containerd_cgroups()) - set(json.loads(before.read_text())):

@@ -85,6 +85,8 @@ class Config:
             "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(self.port_base),
             "SPOTFLOW_LOCALCLOUD_NODES": self.nodes,
             "SPOTFLOW_REGISTRY": f"{self.host}:{self.registry_port}",
+            # the CA of every RDS DB instance's server certificate (sslrootcert): localcloud/aws/rds_postgres.py
+            "SPOTFLOW_RDS_CA_BUNDLE": str(self.state_dir / "rds" / "ca.crt"),
         }
 
     def to_json(self) -> str:

@@ -21,7 +21,8 @@ hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 DEB_PKGS=(golang-go rsync make etcd-server golang-github-modern-go-reflect2-dev
           docker.io docker-registry debootstrap ca-certificates
           containerd runc containernetworking-plugins iptables iproute2 conntrack dnsmasq-base skopeo umoci
-          busybox-static jq)
+          busybox-static jq
+          postgresql-15)   # RDS DB instances are real PostgreSQL servers (localcloud/aws/rds_postgres.py)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +34,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   say "Debian packages: present"
+fi
+# Debian's postgresql-15 makes a cluster 15/main and may start it: the local cloud runs its own servers
+# (as the package's `postgres` user), so that one is stopped and never started at boot.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  SUDO=""; [[ $(id -u) == 0 ]] || SUDO="sudo"
+  pg_lsclusters --no-header 2>/dev/null | while read -r ver name _port status _rest; do
+    if [[ "$status" == online* ]]; then
+      say "stopping Debian's PostgreSQL cluster $ver/$name (not the local cloud's)"
+      $SUDO pg_ctlcluster "$ver" "$name" stop || true
+    fi
+    conf="/etc/postgresql/$ver/$name/start.conf"
+    if [[ -f "$conf" ]] && grep -qx 'auto' "$conf"; then echo manual | $SUDO tee "$conf" >/dev/null; fi
+  done || true
 fi
 
 # --- Python venv ---------------------------------------------------------------

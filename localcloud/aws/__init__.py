@@ -18,6 +18,8 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
 - ``iam``: OIDC provider client ids; a new role is refused by EKS (CreateCluster), KMS
   (key policies) and FIS (experiments) for a few seconds, as IAM propagates.
 - ``rds``: gp3 baseline throughput and IOPS.
+- ``rds_postgres``: each ``postgres`` DB instance is a real PostgreSQL server (TLS, the parameter
+  group's ``rds.force_ssl``, status, snapshots as dumps); ``server`` applies it after the others.
 - ``secretsmanager``: AWS's error text for a secret marked for deletion.
 - ``latency``: resources stay CREATING/creating for configured seconds.
 

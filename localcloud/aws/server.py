@@ -85,6 +85,9 @@ def main(argv=None) -> int:
 
     control_planes = ControlPlanes(cfg)
     apply_all(cfg, control_planes)
+    from .rds_postgres import patch_rds_postgres
+
+    rds_servers = patch_rds_postgres(cfg)  # each postgres DB instance is a real PostgreSQL server
     sim = NodeSimulator(control_planes, real=cfg.nodes == "real")
     HOOKS.interrupt_instances = sim.interrupt
 
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
     server.serve_forever()
     sim.stop_real_nodes()  # kubelets and containerds, every container of theirs
     control_planes.stop_all()  # each cluster's processes and network, by pid
+    rds_servers.stop_all()  # the DB instances' PostgreSQL servers, by pid, and their data
     return 0
 
 

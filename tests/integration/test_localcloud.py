@@ -637,9 +637,21 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
         fs = efs.create_file_system(CreationToken="slow", Encrypted=True)
         assert fs["LifeCycleState"] == "creating"
         assert efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["LifeCycleState"] == "creating"
+        # a DB instance is a PostgreSQL server: creating for the injected latency and until it serves
+        rds = h.boto3("rds")
+        rds.create_db_instance(DBInstanceIdentifier="slow", Engine="postgres", EngineVersion="17.7",
+                               DBInstanceClass="db.t4g.micro", AllocatedStorage=20, MasterUsername="master",
+                               MasterUserPassword="slow-Password-1", DBName="app")
+        assert rds.describe_db_instances(DBInstanceIdentifier="slow")["DBInstances"][0]["DBInstanceStatus"] == "creating"
         h.boto3("eks").get_waiter("cluster_active").wait(name="slow", WaiterConfig={"Delay": 1, "MaxAttempts": 90})
         assert efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["LifeCycleState"] == "available"
         assert time.monotonic() - t0 >= 3
+        db = _wait_db_status(rds, "slow")
+        from localcloud.aws.rds_postgres import host_endpoint
+
+        postgres = host_endpoint(cfg, "slow")
+        assert postgres["pid"] and _psql(h, "slow", "slow-Password-1", "select 1").stdout.strip() == "1"
+        assert db["Endpoint"]["Port"] == 5432
     finally:
         cloud.down()
     for name, pid in pids.items():
@@ -659,6 +671,9 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, monkeypatch):
     for port in (base, base + 1, base + 2, base + 3, cluster_port, cluster_port + 1, cluster_port + 2):
         assert not _port_open(port), f"port {port} still open"
     assert not list((cfg.state_dir / "clusters").glob("*"))
+    # and the DB instance's PostgreSQL: process, port and data
+    assert _gone(postgres["pid"], postgres["port"]), f"PostgreSQL {postgres} still runs"
+    assert not os.path.exists(postgres["data_dir"])
 
 
 def test_ecr_leads_to_the_local_registry(localcloud, tmp_path):
@@ -695,3 +710,152 @@ def test_ecr_leads_to_the_local_registry(localcloud, tmp_path):
             assert not json.load(r).get("tags")
     finally:
         subprocess.run(["docker", "rmi", f"{uri}:v1"], capture_output=True)
+
+
+# --- RDS: each DB instance is a real PostgreSQL --------------------------------------------
+def _psql(localcloud, instance: str, password: str, sql: str, database: str = "app", user: str = "master",
+          tls: bool = True):
+    """psql to the instance's server as a client on this machine does: the endpoint's name, checked
+    against the local cloud's RDS CA (verify-full), at the local port the local cloud maps it to."""
+    import subprocess
+
+    from localcloud.aws.rds_postgres import host_endpoint, postgres_bin
+
+    ep = host_endpoint(localcloud.cfg, instance)
+    ssl = f"sslmode=verify-full sslrootcert={localcloud.env['SPOTFLOW_RDS_CA_BUNDLE']}" if tls else "sslmode=disable"
+    dsn = f"host={ep['address']} hostaddr={ep['host']} port={ep['port']} dbname={database} user={user} {ssl} connect_timeout=5"
+    return subprocess.run([str(postgres_bin() / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql],
+                          env={"PATH": "/usr/bin:/bin", "PGPASSWORD": password}, capture_output=True, text=True, timeout=30)
+
+
+def _wait_db_status(rds, instance: str, want: str = "available", timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        db = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]
+        if db["DBInstanceStatus"] == want:
+            return db
+        assert db["DBInstanceStatus"] in ("creating", "backing-up", "modifying", "starting"), db["DBInstanceStatus"]
+        assert time.monotonic() < deadline, f"{instance} is {db['DBInstanceStatus']}, not {want}"
+        time.sleep(0.2)
+
+
+def _gone(pid: int, port: int) -> bool:
+    from localcloud.procs import port_open
+
+    alive = os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    return not alive and not port_open("127.0.0.1", port)
+
+
+@pytest.fixture(scope="module")
+def postgres_instance(localcloud):
+    """A postgres DB instance with rds.force_ssl=1, as the rds_postgres role makes it."""
+    rds = localcloud.boto3("rds")
+    name = f"lc-pg-{uuid.uuid4().hex[:6]}"
+    rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily="postgres17", Description="lc")
+    rds.modify_db_parameter_group(DBParameterGroupName=name, Parameters=[
+        {"ParameterName": "rds.force_ssl", "ParameterValue": "1", "ApplyMethod": "immediate"},
+        {"ParameterName": "max_connections", "ParameterValue": "42", "ApplyMethod": "pending-reboot"}])
+    t0 = time.monotonic()
+    created = rds.create_db_instance(
+        DBInstanceIdentifier=name, Engine="postgres", EngineVersion="17.7", DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20, MasterUsername="master", MasterUserPassword="first-Password-1", DBName="app",
+        DBParameterGroupName=name)["DBInstance"]
+    assert created["DBInstanceStatus"] == "creating"  # not before its server accepts connections
+    db = _wait_db_status(rds, name)
+    print(f"\nDB instance {name} available after {time.monotonic() - t0:.1f}s")
+    yield {"name": name, "db": db, "password": "first-Password-1"}
+    try:
+        rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+    except ClientError:
+        pass
+    rds.delete_db_parameter_group(DBParameterGroupName=name)
+
+
+def test_rds_instance_is_a_postgresql_with_tls(localcloud, postgres_instance):
+    """The master user and database of CreateDBInstance, over TLS verified with the local cloud's CA
+    against the endpoint's name; the API answers the endpoint and version it was asked for."""
+    from localcloud.aws.rds_postgres import host_endpoint
+
+    db, name = postgres_instance["db"], postgres_instance["name"]
+    assert db["Endpoint"]["Port"] == 5432 and db["Endpoint"]["Address"].startswith(f"{name}.")
+    assert db["EngineVersion"] == "17.7"
+    ep = host_endpoint(localcloud.cfg, name)
+    assert ep["address"] == db["Endpoint"]["Address"] and ep["host"] == "127.0.0.1"
+    assert localcloud.cfg.port_base + 800 <= ep["port"] < localcloud.cfg.port_base + 900
+    out = _psql(localcloud, name, postgres_instance["password"],
+                "select current_user, current_database(), ssl from pg_stat_ssl where pid = pg_backend_pid()")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "master|app|t"
+    # the parameter group's other settings, where PostgreSQL has them
+    assert _psql(localcloud, name, postgres_instance["password"], "show max_connections").stdout.strip() == "42"
+
+
+def test_rds_force_ssl_refuses_connections_without_tls(localcloud, postgres_instance):
+    out = _psql(localcloud, postgres_instance["name"], postgres_instance["password"], "select 1", tls=False)
+    assert out.returncode != 0
+    assert "no encryption" in out.stderr, out.stderr
+
+
+def test_rds_modify_master_password(localcloud, postgres_instance):
+    """ModifyDBInstance MasterUserPassword: the old password is refused at once, the new one works."""
+    rds, name = localcloud.boto3("rds"), postgres_instance["name"]
+    rds.modify_db_instance(DBInstanceIdentifier=name, MasterUserPassword="second-Password-2", ApplyImmediately=False)
+    old = _psql(localcloud, name, postgres_instance["password"], "select 1")
+    assert old.returncode != 0 and "password authentication failed" in old.stderr, old.stderr
+    new = _psql(localcloud, name, "second-Password-2", "select current_user")
+    assert new.returncode == 0 and new.stdout.strip() == "master", new.stderr
+    postgres_instance["password"] = "second-Password-2"
+
+
+def test_rds_delete_with_final_snapshot_then_restore(localcloud, postgres_instance):
+    """DeleteDBInstance stops the server (pid gone, port closed, data removed); its final snapshot is a dump
+    that RestoreDBInstanceFromDBSnapshot loads into a new server."""
+    from localcloud.aws.rds_postgres import host_endpoint
+
+    rds, name, password = localcloud.boto3("rds"), postgres_instance["name"], postgres_instance["password"]
+    made = _psql(localcloud, name, password, "create table kept (v text); insert into kept values ('before delete')")
+    assert made.returncode == 0, made.stderr
+    ep = host_endpoint(localcloud.cfg, name)
+    assert ep["pid"] and os.path.isdir(ep["data_dir"])
+    rds.delete_db_instance(DBInstanceIdentifier=name, FinalDBSnapshotIdentifier=f"{name}-final")
+    deadline = time.monotonic() + 30
+    while not _gone(ep["pid"], ep["port"]):
+        assert time.monotonic() < deadline, "the deleted instance's PostgreSQL still runs"
+        time.sleep(0.2)
+    assert not os.path.exists(ep["data_dir"])
+    with pytest.raises(KeyError):
+        host_endpoint(localcloud.cfg, name)
+
+    restored = f"{name}-restored"
+    rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=restored, DBSnapshotIdentifier=f"{name}-final",
+                                             DBParameterGroupName=name)
+    try:
+        _wait_db_status(rds, restored)
+        out = _psql(localcloud, restored, password, "select v from kept")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "before delete"
+        assert _psql(localcloud, restored, password, "select 1", tls=False).returncode != 0  # force_ssl still on
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=restored, SkipFinalSnapshot=True)
+        rds.delete_db_snapshot(DBSnapshotIdentifier=f"{name}-final")
+
+
+def test_rds_parameters_postgresql_refuses_make_the_instance_incompatible(localcloud):
+    """A parameter group value PostgreSQL cannot start with: incompatible-parameters, as on RDS."""
+    rds = localcloud.boto3("rds")
+    name = f"lc-pgbad-{uuid.uuid4().hex[:6]}"
+    rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily="postgres17", Description="lc")
+    rds.modify_db_parameter_group(DBParameterGroupName=name, Parameters=[
+        {"ParameterName": "max_connections", "ParameterValue": "many", "ApplyMethod": "pending-reboot"}])
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", EngineVersion="17.7",
+                           DBInstanceClass="db.t4g.micro", AllocatedStorage=20, MasterUsername="master",
+                           MasterUserPassword="bad-Params-1", DBParameterGroupName=name)
+    try:
+        deadline = time.monotonic() + 60
+        while (status := rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"]) == "creating":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status == "incompatible-parameters"
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+        rds.delete_db_parameter_group(DBParameterGroupName=name)
