@@ -84,14 +84,17 @@ class Handle:
             self._vpc = {"vpc_id": vpc_id, "subnet_ids": sorted(subnets)}
         return self._vpc
 
-    def ensure_cluster(self, name: str, version: str = "1.35", wait: bool = True, timeout: float = 120) -> dict[str, Any]:
-        """The cluster ``name``, created if missing; with ``wait``, once it is ACTIVE (its Kubernetes serves)."""
+    def ensure_cluster(self, name: str, version: str = "1.35", wait: bool = True, timeout: float = 120,
+                       authentication_mode: str = "API") -> dict[str, Any]:
+        """The cluster ``name``, created if missing (access entries on, the caller bootstrapped as admin,
+        as the eks_cluster role creates clusters); with ``wait``, once it is ACTIVE (its Kubernetes serves)."""
         eks = self.boto3("eks")
         try:
             cluster = eks.describe_cluster(name=name)["cluster"]
         except eks.exceptions.ResourceNotFoundException:
             cluster = eks.create_cluster(name=name, version=version, roleArn=CLUSTER_ROLE_ARN,
-                                         resourcesVpcConfig={"subnetIds": self.vpc()["subnet_ids"]})["cluster"]
+                                         resourcesVpcConfig={"subnetIds": self.vpc()["subnet_ids"]},
+                                         accessConfig={"authenticationMode": authentication_mode})["cluster"]
         deadline = time.monotonic() + timeout
         while wait and cluster["status"] != "ACTIVE":
             if cluster["status"] == "FAILED" or time.monotonic() > deadline:

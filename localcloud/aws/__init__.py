@@ -3,13 +3,14 @@
 Each fix makes moto answer as AWS does, so the roles have one code path:
 
 - ``eks``: clusters get their own Kubernetes control plane (endpoint, CA and
-  OIDC issuer of their own), remember who created them (the token webhook maps
-  that identity to cluster-admin) and get a real cluster security group and two
+  OIDC issuer of their own), remember who created them and get a real cluster security group and two
   control-plane network interfaces, which outlive the cluster by a few seconds; node groups get ``updateConfig`` ``{maxUnavailable: 1}``
   by default and are backed by a real (moto) Auto Scaling group whose instances
   carry the EKS tags; subnets must exist; tags on node groups and add-ons.
 - ``ec2``: no deleting a subnet, security group or VPC that is still in use.
 - ``eks_addons``: EKS add-ons (moto has none).
+- ``eks_access``: authentication modes, access entries and access policies (moto has
+  none); what the token webhook maps an IAM identity to on each cluster.
 - ``eks_auth``: the EKS token authenticator the apiservers call (TokenReview).
 - ``efs``: the legacy tag API community.aws.efs calls.
 - ``ecr``: repository URIs lead to the local registry; image APIs report it.

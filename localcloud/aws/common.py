@@ -34,6 +34,14 @@ def _invalid_parameter(message: str):
                                      addonName=None, message=message)
 
 
+def _invalid_request(message: str):
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("InvalidRequestException", message)
+    error.code = 400
+    return error
+
+
 def _caller_arn(response) -> str:
     from moto.sts.models import sts_backends
 

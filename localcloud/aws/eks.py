@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import threading
 import uuid
 
-from .common import _autoscaling, _b64, _caller_arn, _ec2, _invalid_parameter
+from . import eks_access
+from .common import _autoscaling, _b64, _caller_arn, _ec2, _invalid_parameter, _invalid_request
 from .eks_addons import _patch_eks_addons
 from .iam import unpropagated_roles
 
@@ -71,10 +73,11 @@ def patch_eks(cfg, control_planes) -> None:
 
     def create_cluster_resp(self):
         _current_response.creator = _caller_arn(self)
+        _current_response.access_config = self._get_param("accessConfig")
         try:
             return orig_create_cluster_resp(self)
         finally:
-            _current_response.creator = None
+            _current_response.creator = _current_response.access_config = None
 
     EKSResponse.create_cluster = create_cluster_resp
 
@@ -99,6 +102,12 @@ def patch_eks(cfg, control_planes) -> None:
             raise _invalid_parameter(f"Role with arn: {role_arn}, could not be assumed because it does not exist "
                                      "or the trusted entity is not correct")
         cluster = orig_create_cluster(self, name, role_arn, resources_vpc_config, *args, **kwargs)
+        cluster.spotflow_creator = getattr(_current_response, "creator", None)
+        try:
+            eks_access.configure(cluster, getattr(_current_response, "access_config", None), cluster.spotflow_creator)
+        except Exception:
+            self.clusters.pop(name, None)
+            raise
         vpc_id = subnets[0].vpc_id
         sg = ec2.create_security_group(
             name=f"eks-cluster-sg-{name}-{uuid.uuid4().hex[:10]}",
@@ -132,11 +141,29 @@ def patch_eks(cfg, control_planes) -> None:
         plane = control_planes.create(name, issuer)
         cluster.endpoint = plane.endpoint
         cluster.certificate_authority = {"data": _b64(plane.ca_file.read_bytes())}
-        cluster.spotflow_creator = getattr(_current_response, "creator", None)
-        cluster.access_config = {"authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": True}
         return cluster
 
     EKSBackend.create_cluster = create_cluster
+
+    # UpdateClusterConfig accessConfig (moto ignores it): one way, tracked as an update like EKS's
+    orig_update_cluster_config_resp = EKSResponse.update_cluster_config
+
+    def update_cluster_config_resp(self):
+        access_config = self._get_param("accessConfig")
+        if not access_config:
+            return orig_update_cluster_config_resp(self)
+        from moto.core.responses import ActionResult
+
+        cluster = self.eks_backend.describe_cluster(name=self._get_param("name"))
+        eks_access.update_mode(cluster, access_config)
+        update = {"id": str(uuid.uuid4()), "status": "Successful", "type": "AccessConfigUpdate",
+                  "params": [{"type": "AuthenticationMode", "value": cluster.access_config["authenticationMode"]}],
+                  "createdAt": datetime.datetime.now(datetime.timezone.utc), "errors": []}
+        self.eks_backend.__dict__.setdefault("spotflow_updates", {})[update["id"]] = update
+        return ActionResult({"update": update})
+
+    EKSResponse.update_cluster_config = update_cluster_config_resp
+    eks_access.patch_eks_access(EKSResponse)
 
     orig_delete_cluster = EKSBackend.delete_cluster
 
@@ -178,6 +205,7 @@ def patch_eks(cfg, control_planes) -> None:
             raise _invalid_parameter(f"The subnet ID does not exist: {e}")
         if not subnet_objs:
             raise _invalid_parameter("subnets must not be empty")
+        _refuse_types_not_offered(ec2, kwargs.get("instance_types") or ["t3.medium"], subnet_objs)
         ng = orig_create_ng(self, cluster_name, node_role, nodegroup_name, subnets, *args, **kwargs)
         try:
             _create_asg(self, ng, subnet_objs)
@@ -226,10 +254,30 @@ def patch_eks(cfg, control_planes) -> None:
 
 class _CurrentResponse(threading.local):
     creator: str | None = None
+    access_config: dict | None = None
     update_config: dict | None = None
 
 
 _current_response = _CurrentResponse()
+
+
+def _refuse_types_not_offered(ec2, instance_types, subnets) -> None:
+    """As EKS: every instance type must be offered in every zone of the node group's subnets (a Spot
+    group of several types included), else InvalidRequestException before anything is made."""
+    zones = sorted({s.availability_zone for s in subnets})
+    offered = {(o["InstanceType"], o["Location"]) for o in ec2.describe_instance_type_offerings(
+        location_type="availability-zone", filters={"instance-type": list(instance_types), "location": zones})}
+    for instance_type in instance_types:
+        for zone in zones:
+            if (instance_type, zone) not in offered:
+                raise _invalid_request(f"Your requested instance type ({instance_type}) is not supported in your requested "
+                                       f"Availability Zone ({zone}). Please retry your request by not specifying an "
+                                       f"Availability Zone or choosing {', '.join(_zones_offering(ec2, instance_type))}.")
+
+
+def _zones_offering(ec2, instance_type: str) -> list[str]:
+    return sorted(o["Location"] for o in ec2.describe_instance_type_offerings(
+        location_type="availability-zone", filters={"instance-type": [instance_type]}))
 
 
 def _create_asg(backend, ng, subnet_objs) -> None:
@@ -314,7 +362,7 @@ def _delete_asg(backend, ng) -> None:
 
 
 def _patch_eks_tagging(EKSBackend) -> None:
-    """EKS tags node groups and add-ons by ARN too; moto only tags clusters."""
+    """EKS tags node groups, add-ons and access entries by ARN too; moto only tags clusters."""
 
     def tagged(backend, arn: str):
         for cluster in backend.clusters.values():
@@ -323,6 +371,9 @@ def _patch_eks_tagging(EKSBackend) -> None:
             for ng in cluster.nodegroups.values():
                 if ng.arn == arn:
                     return ng.tags
+            for entry in cluster.__dict__.get("spotflow_access", {}).get("entries", {}).values():
+                if entry["accessEntryArn"] == arn:
+                    return entry["tags"]
         for addons in backend.__dict__.get("spotflow_addons", {}).values():
             for addon in addons.values():
                 if addon["addonArn"] == arn:

@@ -10,9 +10,10 @@ We accept exactly what EKS accepts (aws-iam-authenticator's rules):
 - ``x-k8s-aws-id`` among the signed headers and naming an existing cluster;
 - ``X-Amz-Date`` no older than 15 minutes (and not from the future);
 
-then ask the emulated STS who signed it. The cluster creator is mapped to
-``system:masters`` (EKS's bootstrapClusterCreatorAdminPermissions); any other
-identity is refused, as it has no access entry.
+then ask the emulated STS who signed it, and the cluster which Kubernetes user and
+groups that IAM identity is (``access``: its access entry and access policies, or the
+creator bootstrapped as admin, see ``eks_access``). An identity without access is
+refused, as EKS does.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Identity:
     user_id: str
     account: str
     cluster: str
+    username: str
+    groups: list[str]
 
 
 @dataclass
@@ -57,7 +60,8 @@ class Authority:
     sts_hosts: set[str]
     secret_for: Callable[[str], str | None]  # access key id -> secret (None: unknown key)
     caller_identity: Callable[[str], tuple[str, str, str]]  # access key id -> (user_id, arn, account)
-    cluster_creator: Callable[[str], str | None]  # cluster name -> creator ARN (None: no such cluster)
+    # (cluster name, caller ARN) -> (Kubernetes username, groups), None: no access on that cluster
+    access: Callable[[str, str], tuple[str, list[str]] | None]
     clusters: Callable[[], list[str]]  # names of the existing clusters this apiserver serves
 
 
@@ -156,10 +160,11 @@ def _identify(akid: str, authority: Authority, matches: Callable[[str], bool], o
     for cluster in candidates:
         if matches(cluster):
             user_id, arn, account = authority.caller_identity(akid)
-            creator = authority.cluster_creator(cluster)
-            if arn != creator:
+            access = authority.access(cluster, arn)
+            if access is None:
                 raise TokenRejected(f"{arn} has no access entry on cluster {cluster!r}")
-            return Identity(arn=arn, user_id=user_id, account=account, cluster=cluster)
+            return Identity(arn=arn, user_id=user_id, account=account, cluster=cluster,
+                            username=access[0], groups=list(access[1]))
     raise TokenRejected("signature does not match (wrong secret, altered URL, or no such cluster)")
 
 
@@ -178,10 +183,9 @@ def review_response(token: str, authority: Authority, cluster: str | None = None
         "status": {
             "authenticated": True,
             "user": {
-                # EKS names the creator after its ARN and gives it cluster-admin.
-                "username": ident.arn,
+                "username": ident.username,
                 "uid": f"aws-iam-authenticator:{ident.account}:{ident.user_id}",
-                "groups": ["system:masters", "system:authenticated"],
+                "groups": ident.groups + ["system:authenticated"],
                 "extra": {"arn": [ident.arn], "accountId": [ident.account]},
             },
         },

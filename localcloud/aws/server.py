@@ -23,6 +23,7 @@ def _authority(cfg: Config):
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
+    from .eks_access import kubernetes_identity
     from .eks_auth import Authority
 
     def secret_for(akid: str):
@@ -49,17 +50,17 @@ def _authority(cfg: Config):
                 names += [c.name for c in list(eks.clusters.values())]
         return names
 
-    def cluster_creator(name: str):
+    def access(name: str, arn: str):
         for per_account in list(eks_backends.values()):
             for eks in list(per_account.values()):
                 c = eks.clusters.get(name)
                 if c is not None:
-                    return getattr(c, "spotflow_creator", None)
+                    return kubernetes_identity(c, arn)
         return None
 
     hosts = {f"{cfg.host}:{cfg.moto_port}", f"localhost:{cfg.moto_port}"}
     return Authority(sts_hosts=hosts, secret_for=secret_for, caller_identity=caller_identity,
-                     cluster_creator=cluster_creator, clusters=clusters)
+                     access=access, clusters=clusters)
 
 
 def main(argv=None) -> int:

@@ -95,6 +95,7 @@ PLAYBOOK_TASKS = {
     "eks_addon.yml": dict(tasks=24, ignored=0, gated={"eks_tag_resource": 2}),
     "efs_access_point.yml": dict(tasks=25, ignored=1, gated={}),
     "iam_oidc_provider.yml": dict(tasks=20, ignored=0, gated={"iam_oidc_client_ids": 3}),
+    "eks_access_entry.yml": dict(tasks=16, ignored=1, gated={}),
 }
 
 
@@ -138,6 +139,13 @@ def test_eks_addon(localcloud, cluster, moto_gaps):
     assert eks.list_addons(clusterName=cluster)["addons"] == []
     iam = localcloud.boto3("iam")
     assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
+
+
+def test_eks_access_entry(localcloud, cluster, moto_gaps):
+    prefix = _prefix()
+    run_playbook(localcloud, "eks_access_entry.yml", moto_gaps, cluster_name=cluster, resource_prefix=prefix)
+    entries = localcloud.boto3("eks").list_access_entries(clusterName=cluster)["accessEntries"]
+    assert not [e for e in entries if prefix in e], entries
 
 
 def test_efs_access_point(localcloud, moto_gaps):

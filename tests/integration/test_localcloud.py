@@ -160,11 +160,15 @@ def test_expired_token_is_refused(localcloud, cluster, monkeypatch):
     assert _get(localcloud, cluster, "/api/v1/namespaces", token) == 401
 
 
-def test_identity_without_access_entry_is_refused(localcloud, cluster):
-    """Only the cluster creator is admin (EKS's bootstrap admin); another IAM user gets nothing."""
+def test_access_entries_decide_who_gets_in(localcloud, cluster):
+    """As EKS in API mode: the creator is bootstrapped as admin (an access entry); another IAM user
+    is refused (401) until it has an entry, is authenticated but forbidden (403) with an entry and no
+    access policy, admin with AmazonEKSClusterAdminPolicy, refused again once the entry is deleted."""
+    eks = localcloud.boto3("eks")
+    assert eks.describe_cluster(name=cluster)["cluster"]["accessConfig"]["authenticationMode"] == "API"
     iam = localcloud.boto3("iam")
     user = f"lc-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
+    arn = iam.create_user(UserName=user)["User"]["Arn"]
     key = iam.create_access_key(UserName=user)["AccessKey"]
     import botocore.session
 
@@ -173,11 +177,27 @@ def test_identity_without_access_entry_is_refused(localcloud, cluster):
     sess = botocore.session.Session()
     sess.set_credentials(key["AccessKeyId"], key["SecretAccessKey"])
     sts = sess.create_client("sts", region_name=localcloud.cfg.region, endpoint_url=localcloud.env["AWS_ENDPOINT_URL"])
+
+    def status():
+        time.sleep(1.1)  # a fresh token (X-Amz-Date has seconds): the apiserver caches each token's answer 30 s
+        return _get(localcloud, cluster, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0])
+
+    admin = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     try:
-        assert _get(localcloud, cluster, "/api/v1/namespaces", generate_token(cluster, localcloud.cfg.region, client=sts)[0]) == 401
+        assert status() == 401
+        eks.create_access_entry(clusterName=cluster, principalArn=arn)
+        assert status() == 403
+        eks.associate_access_policy(clusterName=cluster, principalArn=arn, policyArn=admin, accessScope={"type": "cluster"})
+        assert status() == 200
+        eks.delete_access_entry(clusterName=cluster, principalArn=arn)
+        assert status() == 401
     finally:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
         iam.delete_user(UserName=user)
+        try:
+            eks.delete_access_entry(clusterName=cluster, principalArn=arn)
+        except eks.exceptions.ResourceNotFoundException:
+            pass
 
 
 # --- simulated nodes ---------------------------------------------------------------
@@ -460,6 +480,27 @@ def test_nodegroup_update_config_default_and_subnet_check(localcloud, cluster):
         assert tags["eks:nodegroup-name"] == "lc-uc" and tags[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned"
     finally:
         localcloud.delete_nodegroup(cluster, "lc-uc")
+
+
+def test_a_node_group_needs_its_types_in_every_zone_of_its_subnets(localcloud, cluster):
+    """As EKS: CreateNodegroup refuses an instance type one of its subnets' zones does not offer (moto's
+    us-east-1e has only old types), even when the group's other zones offer it; nothing is made."""
+    ec2, eks = localcloud.boto3("ec2"), localcloud.boto3("eks")
+    vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.98.{i}.0/24", AvailabilityZone=f"{localcloud.cfg.region}{z}")
+               ["Subnet"]["SubnetId"] for i, z in enumerate("ae")]
+    try:
+        with pytest.raises(ClientError, match=r"instance type \(m7i.large\) is not supported in your requested "
+                                              r"Availability Zone \(us-east-1e\)") as refused:
+            eks.create_nodegroup(clusterName=cluster, nodegroupName="lc-zones", nodeRole="arn:aws:iam::123456789012:role/n",
+                                 subnets=subnets, instanceTypes=["m7i.large", "m5.xlarge"], capacityType="SPOT",
+                                 scalingConfig={"minSize": 0, "maxSize": 1, "desiredSize": 0})
+        assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+        assert "lc-zones" not in eks.list_nodegroups(clusterName=cluster)["nodegroups"]
+    finally:
+        for subnet in subnets:
+            ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_vpc(VpcId=vpc)
 
 
 def test_what_is_in_use_cannot_be_deleted_and_eks_leaves_its_interfaces_a_while(localcloud):

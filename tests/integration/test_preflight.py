@@ -43,6 +43,8 @@ CASES = {
     "unknown log type": ({"eks_cluster_log_types": ["api", "kubelet"]}, "eks_cluster_log_types"),
     "zones of another region": ({"eks_cluster_availability_zones": ["eu-west-1a", "eu-west-1b"]}, "eks_cluster_availability_zones"),
     "node count as text": ({"eks_cluster_nodegroup_desired_size": "two"}, "eks_cluster_nodegroup_desired_size"),
+    "admin as a role session": ({"eks_cluster_admin_principals": ["arn:aws:sts::123456789012:assumed-role/ci/build-7"]},
+                                "eks_cluster_admin_principals"),
     # spot_nodegroup
     "Spot type that does not exist": ({"spot_nodegroup_default_instance_types": ["m5.huge", "m5a.xlarge"]},
                                       "spot_nodegroup_default_instance_types", "spot_nodegroup_groups"),

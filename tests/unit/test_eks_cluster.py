@@ -83,6 +83,8 @@ class FakeEKS:
             self.cluster["logging"] = request["logging"]
         if "upgradePolicy" in request:
             self.cluster["upgradePolicy"] = request["upgradePolicy"]
+        if "accessConfig" in request:
+            self.cluster.setdefault("accessConfig", {}).update(request["accessConfig"])
         return self._update("ConfigUpdate")
 
     def update_cluster_version(self, name, version, aws_retry=False):
@@ -244,6 +246,30 @@ def test_create_request():
         mod.create_request(dict(name="dev", subnets=SUBNETS))
 
 
+@pytest.mark.parametrize("current,desired,steps", [
+    ("CONFIG_MAP", "API", ["API_AND_CONFIG_MAP", "API"]),
+    ("CONFIG_MAP", "API_AND_CONFIG_MAP", ["API_AND_CONFIG_MAP"]),
+    ("API_AND_CONFIG_MAP", "API", ["API"]),
+    ("API", "API", []),
+    ("API", None, []),
+])
+def test_authentication_mode_moves_one_step_at_a_time(current, desired, steps):
+    assert mod.authentication_mode_steps(current, desired) == steps
+
+
+def test_authentication_mode_never_goes_back():
+    with pytest.raises(mod.ClusterSpecError, match="cluster is API, authentication_mode is API_AND_CONFIG_MAP"):
+        mod.authentication_mode_steps("API", "API_AND_CONFIG_MAP")
+
+
+def test_access_config_sent_at_creation_and_a_cluster_without_one_is_config_map():
+    request = mod.create_request(dict(BASE_ARGS, authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True))
+    assert request["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
+    assert "accessConfig" not in mod.create_request(BASE_ARGS)
+    assert mod.authentication_mode(existing()) == "CONFIG_MAP"
+    assert mod.predicted_cluster(mod.create_request(BASE_ARGS))["accessConfig"]["authenticationMode"] == "CONFIG_MAP"
+
+
 # ---------------------------------------------------------------- the module
 
 
@@ -357,6 +383,23 @@ def test_updates_are_made_one_at_a_time_and_waited_for(monkeypatch, capsys, chec
     assert result["update_ids"] == ["u1", "u2", "u3", "u4"]
     again = run(args, client, monkeypatch, capsys)
     assert again["changed"] is False
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_config_map_cluster_is_moved_to_api_in_two_updates(monkeypatch, capsys, check_mode):
+    client = FakeEKS(existing())
+    result = run(dict(BASE_ARGS, authentication_mode="API"), client, monkeypatch, capsys, check_mode=check_mode)
+    assert result["_rc"] == 0 and result["changed"] is True
+    assert (result["diff"]["before"]["authentication_mode"], result["diff"]["after"]["authentication_mode"]) == (
+        "CONFIG_MAP", "API")
+    if check_mode:
+        assert client.calls == []
+        return
+    assert [c[1] for c in client.calls if c[0] == "update_config"] == [
+        {"accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP"}}, {"accessConfig": {"authenticationMode": "API"}}]
+    assert run(dict(BASE_ARGS, authentication_mode="API"), client, monkeypatch, capsys)["changed"] is False
+    back = run(dict(BASE_ARGS, authentication_mode="CONFIG_MAP"), client, monkeypatch, capsys)
+    assert back["_rc"] == 1 and "authentication_mode is CONFIG_MAP" in back["msg"]
 
 
 def test_failed_update_fails_the_task(monkeypatch, capsys):

@@ -21,7 +21,7 @@ def authority(clusters=("prod",), creator=CREATOR):
         sts_hosts={"127.0.0.1:15000"},
         secret_for=lambda akid: SECRET if akid == AKID else None,
         caller_identity=lambda akid: ("AIDA1", creator if akid == AKID else "arn:aws:iam::123456789012:user/other", "123456789012"),
-        cluster_creator=lambda name: CREATOR if name in clusters else None,
+        access=lambda name, arn: (arn, ["system:masters"]) if name in clusters and arn == CREATOR else None,
         clusters=lambda: list(clusters),
     )
 
@@ -78,3 +78,14 @@ def test_wrong_secret_other_cluster_unknown_key_expired_are_refused():
 def test_identity_other_than_creator_is_refused():
     with pytest.raises(TokenRejected, match="no access entry"):
         verify(token(), authority(creator="arn:aws:iam::123456789012:user/other"))
+
+
+def test_username_and_groups_come_from_the_cluster_access():
+    def access(name, arn):
+        return ("alice", ["airflow-admins"]) if arn == CREATOR else None
+
+    review = review_response(token(), Authority(
+        sts_hosts={"127.0.0.1:15000"}, secret_for=lambda akid: SECRET, clusters=lambda: ["prod"], access=access,
+        caller_identity=lambda akid: ("AIDA1", CREATOR, "123456789012")))
+    assert review["status"]["user"]["username"] == "alice"
+    assert review["status"]["user"]["groups"] == ["airflow-admins", "system:authenticated"]

@@ -25,11 +25,12 @@ description:
     (EKS refuses a second update while one runs). Each update is waited for until it is
     C(Successful), also with O(wait=false).
     Endpoint access and public CIDRs and the support type use C(UpdateClusterConfig),
-    as do the log types (a separate request). O(encryption_key_arn) on a cluster
+    as do the log types and the authentication mode (separate requests). O(encryption_key_arn) on a cluster
     without encryption uses C(AssociateEncryptionConfig). O(version) one minor
     version above the current one uses C(UpdateClusterVersion). Tags use
     C(TagResource) and C(UntagResource).
-  - EKS cannot change the role, the encryption key once set, or go down a version.
+  - EKS cannot change the role, the encryption key once set, go down a version, or take an
+    authentication mode back towards C(CONFIG_MAP).
     The module does not change subnets or security groups of an existing cluster.
     When one of them differs the module fails and says which.
   - Options left out are not managed.
@@ -99,6 +100,25 @@ options:
       - ARN of a KMS key for envelope encryption of Kubernetes secrets.
       - Can be added to an existing cluster, but never changed or removed.
     type: str
+  authentication_mode:
+    description:
+      - Which IAM principals get into Kubernetes. V(API) uses EKS access entries only (see
+        M(spotflow.eks.eks_access_entry)); V(API_AND_CONFIG_MAP) also reads the C(aws-auth)
+        ConfigMap; V(CONFIG_MAP) only the ConfigMap.
+      - EKS uses V(CONFIG_MAP) when CreateCluster is sent without one, and then only the principal
+        that created the cluster can use Kubernetes (it is not even listed anywhere), so a colleague
+        or a CI role gets C(Unauthorized), teardown included. Prefer V(API).
+      - An existing cluster is moved one way only, one step at a time as EKS requires
+        (V(CONFIG_MAP) -> V(API_AND_CONFIG_MAP) -> V(API)); asking to go back fails.
+    type: str
+    choices: [API, API_AND_CONFIG_MAP, CONFIG_MAP]
+  bootstrap_cluster_creator_admin_permissions:
+    description:
+      - At creation only, whether the principal that creates the cluster becomes cluster admin
+        (with O(authentication_mode=API) an access entry with C(AmazonEKSClusterAdminPolicy)).
+        EKS defaults to V(true). Cannot be changed later; ignored on an existing cluster.
+      - V(false) with O(authentication_mode=API) leaves nobody in Kubernetes until an access entry is made.
+    type: bool
   support_type:
     description:
       - EKS support policy. With V(STANDARD) EKS upgrades the control plane when standard
@@ -153,6 +173,7 @@ EXAMPLES = r"""
     log_types: [api, audit, authenticator]
     encryption_key_arn: arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b
     support_type: STANDARD
+    authentication_mode: API
     tags:
       spotflow:cluster: spotflow-dev
       spotflow:component: eks_cluster
@@ -220,6 +241,10 @@ cluster:
     role_arn:
       description: ARN of the cluster role.
       type: str
+    access_config:
+      description: C(authentication_mode) and C(bootstrap_cluster_creator_admin_permissions).
+      type: dict
+      sample: {"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": true}
     tags:
       description: Tags of the cluster.
       type: dict
@@ -252,6 +277,8 @@ from ansible_collections.spotflow.eks.plugins.module_utils.aws import while_role
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 BUSY_STATES = ("CREATING", "UPDATING", "PENDING")
+# EKS moves the authentication mode one way, one step at a time
+AUTHENTICATION_MODES = ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"]
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 
 
@@ -321,6 +348,22 @@ def endpoint_changes(cluster, params):
     return change
 
 
+def authentication_mode(cluster):
+    return (cluster.get("accessConfig") or {}).get("authenticationMode") or "CONFIG_MAP"
+
+
+def authentication_mode_steps(current, desired):
+    """The modes to pass through, in order, from ``current`` to ``desired``; raises going back."""
+    if not desired or desired == current:
+        return []
+    cur, new = AUTHENTICATION_MODES.index(current), AUTHENTICATION_MODES.index(desired)
+    if new < cur:
+        raise ClusterSpecError(
+            "EKS cannot take the authentication mode back: the cluster is {0}, authentication_mode is {1} "
+            "(allowed: {2})".format(current, desired, ", ".join(AUTHENTICATION_MODES[cur:])))
+    return AUTHENTICATION_MODES[cur + 1:new + 1]
+
+
 def version_change(current, desired):
     """None when nothing to do, else the version to upgrade to; raises for impossible moves."""
     if not desired:
@@ -362,7 +405,8 @@ def plan_updates(cluster, params):
     """The in-place changes, in the order they are made: a list of ``(kind, payload)``.
 
     kinds: ``version`` (str), ``endpoint`` (resourcesVpcConfig dict), ``logging`` (logging
-    dict), ``support`` (upgradePolicy dict), ``encryption`` (encryptionConfig list).
+    dict), ``support`` (upgradePolicy dict), ``encryption`` (encryptionConfig list),
+    ``access`` (accessConfig dict, one per mode step).
     """
     immutable = immutable_changes(cluster, params)
     if immutable:
@@ -385,6 +429,8 @@ def plan_updates(cluster, params):
         plan.append(("support", {"supportType": params["support_type"]}))
     if params.get("encryption_key_arn") and not encryption_key(cluster):
         plan.append(("encryption", encryption_request(params["encryption_key_arn"])))
+    for mode in authentication_mode_steps(authentication_mode(cluster), params.get("authentication_mode")):
+        plan.append(("access", {"authenticationMode": mode}))
     return plan
 
 
@@ -402,6 +448,8 @@ def apply_plan(cluster, plan):
             after["upgradePolicy"] = payload
         elif kind == "encryption":
             after["encryptionConfig"] = payload
+        elif kind == "access":
+            after["accessConfig"] = dict(after.get("accessConfig") or {}, **payload)
     return after
 
 
@@ -427,6 +475,13 @@ def create_request(params):
         request["encryptionConfig"] = encryption_request(params["encryption_key_arn"])
     if params.get("support_type"):
         request["upgradePolicy"] = {"supportType": params["support_type"]}
+    access = {}
+    if params.get("authentication_mode"):
+        access["authenticationMode"] = params["authentication_mode"]
+    if params.get("bootstrap_cluster_creator_admin_permissions") is not None:
+        access["bootstrapClusterCreatorAdminPermissions"] = params["bootstrap_cluster_creator_admin_permissions"]
+    if access:
+        request["accessConfig"] = access
     if params.get("tags"):
         request["tags"] = dict((str(k), str(v)) for k, v in params["tags"].items())
     return request
@@ -440,6 +495,10 @@ def predicted_cluster(request):
     if vpc["endpointPublicAccess"]:
         vpc.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
     cluster = dict(request, status="CREATING", resourcesVpcConfig=vpc)
+    access = dict(request.get("accessConfig") or {})
+    access.setdefault("authenticationMode", "CONFIG_MAP")
+    access.setdefault("bootstrapClusterCreatorAdminPermissions", True)
+    cluster["accessConfig"] = access
     cluster.setdefault("logging", logging_request([]))
     cluster.setdefault("tags", {})
     return cluster
@@ -462,6 +521,7 @@ def managed_view(cluster):
         "log_types": enabled_log_types(cluster),
         "encryption_key_arn": encryption_key(cluster),
         "support_type": (cluster.get("upgradePolicy") or {}).get("supportType"),
+        "authentication_mode": authentication_mode(cluster),
         "tags": dict(cluster.get("tags") or {}),
     }
 
@@ -574,6 +634,8 @@ class ClusterManager:
                 response = self.client.update_cluster_config(aws_retry=True, name=self.name, logging=payload)
             elif kind == "support":
                 response = self.client.update_cluster_config(aws_retry=True, name=self.name, upgradePolicy=payload)
+            elif kind == "access":
+                response = self.client.update_cluster_config(aws_retry=True, name=self.name, accessConfig=payload)
             else:
                 response = self.client.associate_encryption_config(aws_retry=True, clusterName=self.name,
                                                                    encryptionConfig=payload)
@@ -639,6 +701,8 @@ def main():
         log_types=dict(type="list", elements="str", choices=LOG_TYPES),
         encryption_key_arn=dict(type="str", no_log=False),
         support_type=dict(type="str", choices=["STANDARD", "EXTENDED"]),
+        authentication_mode=dict(type="str", choices=["API", "API_AND_CONFIG_MAP", "CONFIG_MAP"]),
+        bootstrap_cluster_creator_admin_permissions=dict(type="bool"),
         tags=dict(type="dict", aliases=["resource_tags"]),
         purge_tags=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),
