@@ -203,6 +203,16 @@ def test_label_errors_name_the_key_and_what_is_allowed():
         w + ': label key "foo.k8s.io/a" uses a reserved prefix (kubernetes.io, k8s.io, eks.amazonaws.com; '
             "only node.kubernetes.io/ and kubelet.kubernetes.io/ are allowed)"]
 
+    # what NodeRestriction lets a kubelet set on itself, and what it does not
+    assert f.spot_nodegroup_label_errors(one(labels={"kubelet.kubernetes.io/pool": "a", "node.kubernetes.io/pool": "b"}),
+                                         LIFECYCLE, P) == []
+    assert len(f.spot_nodegroup_label_errors(one(labels={"node-restriction.kubernetes.io/pool": "a"}), LIFECYCLE, P)) == 1
+
+
+def test_a_trailing_newline_is_not_a_valid_value():
+    assert f.matches(f.NAME_REGEX, "spot") and not f.matches(f.NAME_REGEX, "spot\n")
+    assert f.spot_nodegroup_label_errors(one(labels={"team": "data\n"}), LIFECYCLE, P) != []
+
 
 def test_taints_fine():
     assert f.spot_nodegroup_taint_errors(one(), P, OWNER, {"team": "data"}) == []

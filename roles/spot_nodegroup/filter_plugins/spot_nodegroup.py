@@ -32,7 +32,8 @@ KEY_REGEX = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*
 VALUE_REGEX = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 # Label prefixes the kubelet may not set or EKS reserves for itself.
 RESERVED_LABEL_REGEX = r"^(([^/]*\.)?(kubernetes\.io|k8s\.io)/|eks\.amazonaws\.com/)"
-ALLOWED_LABEL_REGEX = r"^(([^/]*\.)?node\.kubernetes\.io|node-restriction\.kubernetes\.io)/"
+# what a kubelet may set on itself (NodeRestriction): node-restriction.kubernetes.io/ is exactly what it may not
+ALLOWED_LABEL_REGEX = r"^([^/]*\.)?(node|kubelet)\.kubernetes\.io/"
 # EKS node group names.
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 # EKS limits of one managed node group.
@@ -78,7 +79,9 @@ def combine(low, high):
 
 
 def matches(regex, value):
-    """Ansible's ``value is match(regex)``."""
+    """Ansible's ``value is match(regex)``, except that a final ``$`` does not let a trailing newline through."""
+    if regex.endswith("$"):
+        regex = regex[:-1] + r"\Z"
     return re.match(regex, to_text(value)) is not None
 
 
