@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: Spotflow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the eks_cluster role: CIDR checks, the Availability Zones and the subnet plan of the VPC it creates.
+"""Filters of the eks_cluster role: CIDR checks, the Availability Zones and the subnet plan of the VPC it creates,
+and the subnet and route table ids tasks/network_vpc.yml reads back (were {% set %} loops there).
 
 ansible.utils (ipaddr, ipsubnet) is not one of the project's collections, and the
 plan is a few lines of the standard library's ``ipaddress``.
@@ -104,10 +105,51 @@ def eks_cluster_zone_plan(zones, wanted=None, region="", name="eks_cluster_avail
     return {"zones": chosen, "errors": errors}
 
 
+def eks_cluster_subnet_items(azs, plan):
+    """The subnets to converge, per AZ its private then its public one: ``[{"tier", "az", "cidr"}, ...]``.
+
+    ``plan`` is what ``eks_cluster_subnet_plan`` returned (checked), with a CIDR per AZ of each tier."""
+    azs = list(azs or [])
+    for tier in ("private", "public"):
+        if len(plan.get(tier) or []) != len(azs):
+            raise ValueError("eks_cluster_subnet_items: {0} {1} CIDR(s) for {2} Availability Zone(s) ({3})".format(
+                len(plan.get(tier) or []), tier, len(azs), ", ".join(azs)))
+    out = []
+    for index, az in enumerate(azs):
+        out.append({"tier": "private", "az": az, "cidr": plan["private"][index]})
+        out.append({"tier": "public", "az": az, "cidr": plan["public"][index]})
+    return out
+
+
+def eks_cluster_subnet_ids(results, azs):
+    """The subnet ids from the results of the looped ec2_vpc_subnet task (items from ``eks_cluster_subnet_items``).
+
+    ``{"ids": {"private/<az>": id, "public/<az>": id}, "private": [ids in AZ order], "public": [...]}``;
+    a subnet without an id (new, in check mode) is left out."""
+    ids = {}
+    for r in results or []:
+        subnet_id = (r.get("subnet") or {}).get("id") or ""
+        if subnet_id:
+            ids["{0}/{1}".format(r["item"]["tier"], r["item"]["az"])] = subnet_id
+    return {
+        "ids": ids,
+        "private": [ids["private/" + az] for az in azs or [] if "private/" + az in ids],
+        "public": [ids["public/" + az] for az in azs or [] if "public/" + az in ids],
+    }
+
+
+def eks_cluster_route_table_ids(route_tables):
+    """``{Name tag: route table id}`` of the tables ec2_vpc_route_table_info found; tables without a Name are left out."""
+    return dict((t["tags"]["Name"], t["id"]) for t in route_tables or [] if "Name" in (t.get("tags") or {}))
+
+
 class FilterModule:
     def filters(self):
         return {
             "eks_cluster_subnet_plan": eks_cluster_subnet_plan,
             "eks_cluster_cidr_errors": eks_cluster_cidr_errors,
             "eks_cluster_zone_plan": eks_cluster_zone_plan,
+            "eks_cluster_subnet_items": eks_cluster_subnet_items,
+            "eks_cluster_subnet_ids": eks_cluster_subnet_ids,
+            "eks_cluster_route_table_ids": eks_cluster_route_table_ids,
         }

@@ -1,0 +1,175 @@
+"""The airflow_app role's filters: what verify reads back and how it indexes it, what absent deletes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from tests.unit.test_module_docs import REPO
+
+_spec = importlib.util.spec_from_file_location(
+    "airflow_app_filters", REPO / "roles" / "airflow_app" / "filter_plugins" / "airflow_app.py")
+f = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(f)
+
+V1_APIS = {"policy/v1": {"PodDisruptionBudget": {"name": "poddisruptionbudgets"}}, "v1": {"Pod": {}}}
+ARGS = dict(storage_class="efs-sc", config_map="airflow-config", api_service="airflow-api-server",
+            secrets=["airflow-secrets", "airflow-metadata-db", "airflow-admin"],
+            components=["api-server", "scheduler"], volumes=["logs"], pdb_api_version="policy/v1")
+
+
+def ns(kind, api_version, name):
+    return {"kind": kind, "api_version": api_version, "namespace": "airflow", "name": name}
+
+
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+@pytest.mark.parametrize("apis, version", [
+    (V1_APIS, "policy/v1"),
+    ({"policy/v1beta1": {"PodDisruptionBudget": {}}}, "policy/v1beta1"),   # Kubernetes 1.20
+    ({"policy/v1": {"Eviction": {}}}, "policy/v1beta1"),
+    ({"policy/v1": None}, "policy/v1beta1"),
+    ({}, "policy/v1beta1"),
+    (None, "policy/v1beta1"),
+])
+def test_pdb_api_version(apis, version):
+    assert f.airflow_app_pdb_api_version(apis) == version
+
+
+def test_expected_objects_in_order():
+    assert f.airflow_app_expected_objects("airflow", **ARGS) == [
+        {"kind": "Namespace", "api_version": "v1", "name": "airflow"},
+        {"kind": "StorageClass", "api_version": "storage.k8s.io/v1", "name": "efs-sc"},
+        ns("ConfigMap", "v1", "airflow-config"),
+        ns("Service", "v1", "airflow-api-server"),
+        ns("Secret", "v1", "airflow-secrets"),
+        ns("Secret", "v1", "airflow-metadata-db"),
+        ns("Secret", "v1", "airflow-admin"),
+        ns("ServiceAccount", "v1", "airflow-api-server"),
+        ns("ServiceAccount", "v1", "airflow-scheduler"),
+        ns("ServiceAccount", "v1", "airflow-dag-processor"),
+        ns("ServiceAccount", "v1", "airflow-triggerer"),
+        ns("ServiceAccount", "v1", "airflow-worker"),
+        ns("ServiceAccount", "v1", "airflow-migrate"),
+        ns("Role", RBAC, "airflow-api-server"),
+        ns("RoleBinding", RBAC, "airflow-api-server"),
+        ns("Role", RBAC, "airflow-scheduler"),
+        ns("RoleBinding", RBAC, "airflow-scheduler"),
+        ns("Deployment", "apps/v1", "airflow-api-server"),
+        ns("PodDisruptionBudget", "policy/v1", "airflow-api-server"),
+        ns("Deployment", "apps/v1", "airflow-scheduler"),
+        ns("PodDisruptionBudget", "policy/v1", "airflow-scheduler"),
+        {"kind": "PersistentVolume", "api_version": "v1", "name": "airflow-logs"},
+        ns("PersistentVolumeClaim", "v1", "airflow-logs"),
+    ]
+
+
+def test_expected_objects_with_efs_dags_a_load_balancer_and_policy_v1beta1():
+    out = f.airflow_app_expected_objects("af", **dict(ARGS, volumes=["logs", "dags"], pdb_api_version="policy/v1beta1",
+                                                     components=["triggerer"], ui_lb_service="airflow-ui"))
+    assert out[-7:] == [
+        {"kind": "Deployment", "api_version": "apps/v1", "namespace": "af", "name": "airflow-triggerer"},
+        {"kind": "PodDisruptionBudget", "api_version": "policy/v1beta1", "namespace": "af", "name": "airflow-triggerer"},
+        {"kind": "PersistentVolume", "api_version": "v1", "name": "af-logs"},
+        {"kind": "PersistentVolumeClaim", "api_version": "v1", "namespace": "af", "name": "airflow-logs"},
+        {"kind": "PersistentVolume", "api_version": "v1", "name": "af-dags"},
+        {"kind": "PersistentVolumeClaim", "api_version": "v1", "namespace": "af", "name": "airflow-dags"},
+        {"kind": "Service", "api_version": "v1", "namespace": "af", "name": "airflow-ui"},
+    ]
+    assert len(out) == 24
+
+
+@pytest.mark.parametrize("ui_lb_service", [None, ""])
+def test_expected_objects_without_a_load_balancer(ui_lb_service):
+    out = f.airflow_app_expected_objects("airflow", **dict(ARGS, ui_lb_service=ui_lb_service))
+    assert [o["name"] for o in out if o["kind"] == "Service"] == ["airflow-api-server"]
+
+
+@pytest.mark.parametrize("name, value", [("secrets", "airflow-secrets"), ("components", None),
+                                         ("volumes", {"logs": 1}), ("components", {"name": "x"})])
+def test_expected_objects_refuse_a_name_where_a_list_belongs(name, value):
+    with pytest.raises(TypeError, match="airflow_app_expected_objects: {0} must be a list of names".format(name)):
+        f.airflow_app_expected_objects("airflow", **dict(ARGS, **{name: value}))
+
+
+def _read(kind, name, resources):
+    return {"item": {"kind": kind, "api_version": "v1", "name": name}, "resources": resources, "changed": False}
+
+
+def test_index_keeps_objects_and_only_the_key_names_of_secrets():
+    cm = {"kind": "ConfigMap", "metadata": {"name": "airflow-config"}, "data": {"airflow.cfg": "[core]"}}
+    secret = {"kind": "Secret", "metadata": {"name": "airflow-admin", "labels": {"a": "b"}},
+              "data": {"username": "YWRtaW4=", "password": "c2VjcmV0", "passwords.json": "e30="}}
+    index = f.airflow_app_index_objects([
+        _read("ConfigMap", "airflow-config", [cm]),
+        _read("Secret", "airflow-admin", [secret]),
+        _read("Secret", "airflow-secrets", []),
+        _read("Deployment", "airflow-scheduler", []),
+    ])
+    assert index == {
+        "ConfigMap/airflow-config": cm,
+        "Secret/airflow-admin": {"metadata": {"name": "airflow-admin", "labels": {"a": "b"}},
+                                 "keys": ["username", "password", "passwords.json"]},
+        "Secret/airflow-secrets": None,
+        "Deployment/airflow-scheduler": None,
+    }
+    assert list(index) == ["ConfigMap/airflow-config", "Secret/airflow-admin", "Secret/airflow-secrets",
+                           "Deployment/airflow-scheduler"]
+    assert "c2VjcmV0" not in repr(index)
+
+
+def test_index_of_a_secret_without_data_has_no_keys():
+    index = f.airflow_app_index_objects([_read("Secret", "airflow-metadata-db", [{"metadata": {"name": "m"}}])])
+    assert index == {"Secret/airflow-metadata-db": {"metadata": {"name": "m"}, "keys": []}}
+
+
+def test_index_of_nothing():
+    assert f.airflow_app_index_objects([]) == {}
+
+
+KINDS = [{"kind": "Deployment", "api_version": "apps/v1"}, {"kind": "Job", "api_version": "batch/v1"},
+         {"kind": "Pod", "api_version": "v1"}, {"kind": "Service", "api_version": "v1"}]
+
+
+def test_kinds_to_delete_put_the_budget_right_after_the_pods():
+    assert f.airflow_app_kinds_to_delete(KINDS, V1_APIS) == KINDS[:3] + [
+        {"kind": "PodDisruptionBudget", "api_version": "policy/v1"}] + KINDS[3:]
+    assert f.airflow_app_kinds_to_delete(KINDS[2:3], {})[1] == {"kind": "PodDisruptionBudget", "api_version": "policy/v1beta1"}
+
+
+def test_kinds_to_delete_match_the_role_order():
+    """the Pod is third in vars/main.yml: the budget goes where absent.yml always put it"""
+    import yaml
+
+    kinds = yaml.safe_load((REPO / "roles" / "airflow_app" / "vars" / "main.yml").read_text())["airflow_app__namespaced_kinds"]
+    out = f.airflow_app_kinds_to_delete(kinds, V1_APIS)
+    assert out == kinds[:3] + [{"kind": "PodDisruptionBudget", "api_version": "policy/v1"}] + kinds[3:]
+
+
+def test_kinds_to_delete_need_the_pods():
+    with pytest.raises(ValueError, match=r"no Pod among \['Deployment', 'Job'\]"):
+        f.airflow_app_kinds_to_delete(KINDS[:2], V1_APIS)
+
+
+def test_found_objects_name_kind_version_and_name_only():
+    secret = {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "airflow-admin"}, "data": {"password": "c2VjcmV0"}}
+    dep = {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "airflow-scheduler"}, "spec": {}}
+    pod = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "airflow-scheduler-1"}}
+    results = [{"item": KINDS[0], "resources": [dep]}, {"item": KINDS[1], "resources": []},
+               {"item": KINDS[2], "resources": [pod, dict(pod, metadata={"name": "airflow-scheduler-2"})]},
+               {"item": {"kind": "Secret", "api_version": "v1"}, "resources": [secret]}]
+    assert f.airflow_app_found_objects(results) == [
+        {"kind": "Deployment", "api_version": "apps/v1", "name": "airflow-scheduler"},
+        {"kind": "Pod", "api_version": "v1", "name": "airflow-scheduler-1"},
+        {"kind": "Pod", "api_version": "v1", "name": "airflow-scheduler-2"},
+        {"kind": "Secret", "api_version": "v1", "name": "airflow-admin"},
+    ]
+    assert f.airflow_app_found_objects([]) == []
+
+
+def test_the_filters_are_registered_under_the_role_name():
+    assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_expected_objects",
+                                               "airflow_app_index_objects", "airflow_app_kinds_to_delete",
+                                               "airflow_app_found_objects"}
