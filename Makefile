@@ -57,7 +57,8 @@ lint: bootstrap ## ansible-lint (production profile), module docs render
 	@for m in $$(ls collections/ansible_collections/spotflow/eks/plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	  $(VENV)/bin/ansible-doc spotflow.eks.$$m >/dev/null || { echo "ansible-doc spotflow.eks.$$m failed"; exit 1; }; done
 	@for l in eks_token k8s_auth; do $(VENV)/bin/ansible-doc -t lookup spotflow.eks.$$l >/dev/null; done
-	@for f in $$(ls collections/ansible_collections/spotflow/eks/plugins/filter/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
+	@for f in $$(ls collections/ansible_collections/spotflow/eks/plugins/filter/*.py collections/ansible_collections/spotflow/eks/plugins/filter/*.yml \
+	    | xargs -n1 basename | sed 's/\.\(py\|yml\)$$//' | sort -u); do \
 	  $(VENV)/bin/ansible-doc -t filter spotflow.eks.$$f >/dev/null || { echo "ansible-doc -t filter spotflow.eks.$$f failed"; exit 1; }; done
 	@echo "lint: ok"
 

@@ -201,7 +201,8 @@ def test_aws_inventory_has_no_allow_list_unless_given(env, want):
 def test_types_and_zones_are_checked_against_the_region_before_any_change(localcloud, aws_calls, tmp_path):
     """Past the pre-flight, still before any change: the On-Demand group's types are looked up in the
     region (EC2) and must be offered there and run the AMI type's architecture (EKS would accept an
-    arm64 AMI on x86 types; the nodes would never join); given zones must exist and have EKS."""
+    arm64 AMI on x86 types; the nodes would never join) and in every zone of the nodes' subnets; given
+    zones must exist and have EKS."""
     import uuid
 
     url, calls = aws_calls
@@ -217,6 +218,9 @@ def test_types_and_zones_are_checked_against_the_region_before_any_change(localc
          "eks_cluster_nodegroup_instance_types: not offered in"),
         ({"spotflow_region": "us-east-1", "eks_cluster_availability_zones": ["us-east-1a", "us-east-1e"]},
          "eks_cluster_availability_zones[1]: us-east-1e (zone ID use1-az3) has no EKS control planes"),
+        # offered in the region, but not in every zone of the plan (EKS would refuse the node group)
+        ({"spotflow_region": "us-east-1", "eks_cluster_nodegroup_instance_types": ["g7e.2xlarge"]},
+         "eks_cluster_nodegroup_instance_types: g7e.2xlarge is not offered in us-east-1b"),
     ]:
         calls.clear()
         proc = localcloud.run_playbook(playbook, extra_vars=dict(base, **extra), timeout=300)

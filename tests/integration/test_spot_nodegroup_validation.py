@@ -98,6 +98,11 @@ CASES = {
         ["spot_nodegroup_groups[0].instance_types: not offered in us-east-1: zz9.xlarge"],
         ["DescribeInstanceTypes"],
     ),
+    "type missing in a zone of the subnets": (
+        {"spot_nodegroup_groups": [{"name": "g", "instance_types": ["g7e.2xlarge"]}]},
+        ["spot_nodegroup_groups[0].instance_types: g7e.2xlarge is not offered in us-east-1b"],
+        ["DescribeInstanceTypes", "DescribeSubnets", "DescribeInstanceTypeOfferings"],
+    ),
     "mixed sizes in a group": (
         {"spot_nodegroup_groups": [{"name": "g", "instance_types": ["m5.large", "m5.xlarge"]}]},
         ["spot_nodegroup_groups[0].instance_types must have equal size: m5.large=2 vCPU/8 GiB, m5.xlarge=4 vCPU/16 GiB"],
