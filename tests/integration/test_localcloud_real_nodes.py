@@ -211,6 +211,12 @@ def test_pod_calls_the_apiserver_in_cluster_as_rbac_allows(real):
     """A pod's service account token works at https://kubernetes.default.svc, allowed and refused per RBAC."""
     v1, rbac = _v1(real), client.RbacAuthorizationV1Api(real.k8s(CLUSTER))
     v1.create_namespaced_service_account("default", {"metadata": {"name": "reader"}})
+    # Kubernetes 1.20 refuses a pod of a service account whose token secret the token controller
+    # has not made yet (500 "No API token found ..., retry after"): wait for it, as kubectl users do
+    deadline = time.monotonic() + 60
+    while not v1.read_namespaced_service_account("reader", "default").secrets:
+        assert time.monotonic() < deadline, "the token controller made no token for the service account reader"
+        time.sleep(0.5)
     rbac.create_namespaced_role("default", {"metadata": {"name": "pod-reader"}, "rules": [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})
     rbac.create_namespaced_role_binding("default", {"metadata": {"name": "reader"}, "roleRef": {
