@@ -19,9 +19,14 @@ runs on it.  This DAG shows how to write work that survives that cheaply:
   (The Spotflow cluster policy would add retries anyway; set them explicitly
   so the DAG is self-describing.)
 * The final ``publish`` step is pinned to the on-demand node group with a
-  ``pod_override`` node selector (``lifecycle=OnDemand``): use that for steps
-  that cannot be split or made idempotent.  The cluster policy leaves such
-  tasks alone, so their retries are the author's choice.
+  ``pod_override`` whose *required node affinity* is ``lifecycle In
+  [OnDemand]``: use that for steps that cannot be split or made idempotent.
+  The cluster policy leaves such tasks alone, so their retries are the
+  author's choice.  It must be the affinity, not a ``nodeSelector``: the
+  KubernetesExecutor merges the override into the worker pod template field
+  by field (``PodGenerator.reconcile_pods``), so an ``affinity`` in the
+  override replaces the template's Spot affinity, while a ``nodeSelector``
+  would be added next to it and no node would match both.
 
 Runs offline: the "work" is arithmetic and hashing.
 """
@@ -58,7 +63,26 @@ SPOT_SAFE_DEFAULTS: dict[str, Any] = {
     "execution_timeout": timedelta(minutes=10),
 }
 
-ON_DEMAND_POD = k8s.V1Pod(spec=k8s.V1PodSpec(containers=[], node_selector={"lifecycle": "OnDemand"}))
+# Replaces the worker pod template's affinity (lifecycle In [Ec2Spot]) as a whole;
+# the template's Spot tolerations stay and do no harm on an untainted node.
+ON_DEMAND_POD = k8s.V1Pod(
+    spec=k8s.V1PodSpec(
+        containers=[],
+        affinity=k8s.V1Affinity(
+            node_affinity=k8s.V1NodeAffinity(
+                required_during_scheduling_ignored_during_execution=k8s.V1NodeSelector(
+                    node_selector_terms=[
+                        k8s.V1NodeSelectorTerm(
+                            match_expressions=[
+                                k8s.V1NodeSelectorRequirement(key="lifecycle", operator="In", values=["OnDemand"])
+                            ]
+                        )
+                    ]
+                )
+            )
+        ),
+    )
+)
 
 
 # ----------------------------------------------------------------------------

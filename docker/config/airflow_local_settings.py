@@ -29,9 +29,17 @@ Tasks left alone
   KubernetesExecutor ignores keys other than ``pod_override`` and
   ``pod_template_file``, so the marker is harmless.
 * Tasks pinned off Spot by their ``executor_config``: a ``pod_override`` (or a
-  ``pod_template_file``) whose ``nodeSelector`` or *required* node affinity
-  only admits non-Spot nodes, e.g. ``nodeSelector: {lifecycle: OnDemand}`` or
-  ``lifecycle NotIn [Ec2Spot]``.  Capacity labels understood:
+  ``pod_template_file``) whose *required* node affinity or ``nodeSelector``
+  only admits non-Spot nodes, e.g. ``lifecycle In [OnDemand]`` or
+  ``lifecycle NotIn [Ec2Spot]``.  Pin a task with the **affinity** of its
+  ``pod_override``: the KubernetesExecutor merges the override into the worker
+  pod template field by field (cncf.kubernetes ``PodGenerator.reconcile_pods``:
+  a field the override sets replaces the template's, lists of volumes, env and
+  mounts are appended), so the override's ``affinity`` replaces the template's
+  required Spot affinity.  A ``nodeSelector: {lifecycle: OnDemand}`` alone
+  would be added *next to* that affinity: no node fits both, the pod stays
+  Pending and the task never runs (it is still "off Spot" here, so the policy
+  leaves it alone).  Capacity labels understood:
   ``lifecycle`` (``Ec2Spot``; Spotflow's node groups), the EKS managed node
   group label ``eks.amazonaws.com/capacityType`` (``SPOT``) and Karpenter's
   ``karpenter.sh/capacity-type`` (``spot``).  Another label can be declared

@@ -46,7 +46,11 @@ def test_checkpointed_batch_is_spot_ready(dagbag):
         assert task.max_retry_delay == timedelta(minutes=10), task.task_id
         assert task.execution_timeout == timedelta(minutes=10), task.task_id
     publish = dag.get_task("publish")
-    assert publish.executor_config["pod_override"].spec.node_selector == {"lifecycle": "OnDemand"}
+    spec = publish.executor_config["pod_override"].spec
+    # pinned by a required affinity, which replaces the template's Spot affinity (test_placement.py)
+    assert spec.node_selector is None
+    [term] = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
+    assert [(e.key, e.operator, e.values) for e in term.match_expressions] == [("lifecycle", "In", ["OnDemand"])]
     assert publish.retries == 2  # pinned to on-demand: the policy leaves the author's count
 
 
