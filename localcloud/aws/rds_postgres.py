@@ -70,11 +70,16 @@ def endpoints_file(cfg: Config) -> Path:
     return rds_dir(cfg) / "endpoints.json"
 
 
+def endpoints(cfg: Config) -> dict[str, dict]:
+    """"<region>/<instance>" -> its endpoint, as ``host_endpoint`` describes it, for every server."""
+    return json.loads(endpoints_file(cfg).read_text()) if endpoints_file(cfg).exists() else {}
+
+
 def host_endpoint(cfg: Config, identifier: str, region: str | None = None) -> dict:
     """Where the server of DB instance ``identifier`` listens on this machine:
-    {"host", "port", "address", "api_port", "pid", "ca", ...} (KeyError if the local cloud runs none)."""
-    data = json.loads(endpoints_file(cfg).read_text()) if endpoints_file(cfg).exists() else {}
-    for entry in data.values():
+    {"host", "port", "address", "api_port", "pid", "ca", "slot", "vpc", ...} (KeyError if the local cloud
+    runs none)."""
+    for entry in endpoints(cfg).values():
         if entry["instance"] == identifier.lower() and entry["region"] == (region or cfg.region):
             return entry
     raise KeyError(f"no PostgreSQL server for DB instance {identifier}")
@@ -543,7 +548,8 @@ class RdsServers:
             entries[f"{i.region}/{i.db_instance_identifier}"] = {
                 "instance": i.db_instance_identifier, "region": i.region, "address": i.address, "api_port": i.port,
                 "host": self.cfg.host, "port": s.port, "state": s.state, "pid": s.pid(), "ca": str(ca_bundle(self.cfg)),
-                "data_dir": str(s.data)}
+                "data_dir": str(s.data), "slot": s.slot,
+                "vpc": getattr(getattr(i, "db_subnet_group", None), "vpc_id", None)}
         path = endpoints_file(self.cfg)
         with self._endpoints_lock:
             path.parent.mkdir(parents=True, exist_ok=True)

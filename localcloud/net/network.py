@@ -15,6 +15,9 @@ one side and connected on the other:
   (the apiserver and the registry at the same 127.0.0.1 ports as on the host,
   so DescribeCluster's endpoint and ECR's repository URIs work there too; the
   gateway's 443 for the ``kubernetes`` Service);
+- ``publish()``: an address of its own in the namespace (on ``lo``) whose port
+  leads to a server on the host: how a service of the emulated AWS that lives
+  in the cluster's VPC (an RDS DB instance's endpoint) is reached;
 - ``connect_proxy()``: an HTTP CONNECT proxy on a Unix socket of the host, through
   which the cluster's apiserver reaches kubelets (logs, exec, port-forward),
   as EKS's control plane reaches nodes in your VPC.
@@ -149,6 +152,7 @@ class ClusterNetwork:
         self._unix_paths: list[Path] = []
         self._lock = threading.Lock()
         self._node_slots: dict[str, int] = {}  # node IP -> slice of the pod range
+        self._published: dict[tuple[str, int], tuple[tuple[str, int], _Listener]] = {}
 
     # --- the namespace ------------------------------------------------------
     def create(self) -> None:
@@ -161,6 +165,7 @@ class ClusterNetwork:
         _ip("-n", self.name, "link", "set", BRIDGE, "up")
 
     def destroy(self) -> None:
+        self._published.clear()  # their listeners are in _listeners
         for listener in self._listeners:
             listener.close()
         self._listeners.clear()
@@ -190,14 +195,36 @@ class ClusterNetwork:
             self._node_slots.pop(node_ip, None)
 
     # --- ways across ------------------------------------------------------------
-    def forward(self, inside: tuple[str, int], host: tuple[str, int]) -> None:
+    def forward(self, inside: tuple[str, int], host: tuple[str, int]) -> _Listener:
         """Connections to ``inside`` (in the namespace) lead to ``host`` (on the host's network)."""
         sock = in_namespace(self.path, lambda: _listen(inside))
 
         def handle(conn: socket.socket) -> None:
             _splice(conn, socket.create_connection(host, timeout=10))
 
-        self._listeners.append(_Listener(sock, handle, f"fwd-{self.name}-{inside[1]}"))
+        listener = _Listener(sock, handle, f"fwd-{self.name}-{inside[1]}")
+        self._listeners.append(listener)
+        return listener
+
+    def published(self) -> dict[tuple[str, int], tuple[str, int]]:
+        return {inside: host for inside, (host, _) in self._published.items()}
+
+    def publish(self, inside: tuple[str, int], host: tuple[str, int]) -> None:
+        """``inside`` (address, port) answers in the namespace, the address its own on ``lo``, and leads
+        to ``host``; publishing it again to another ``host`` moves it."""
+        if inside in self._published:
+            if self._published[inside][0] == host:
+                return
+            self.unpublish(inside)
+        _ip("-n", self.name, "addr", "replace", f"{inside[0]}/32", "dev", "lo")
+        self._published[inside] = (host, self.forward(inside, host))
+
+    def unpublish(self, inside: tuple[str, int]) -> None:
+        _, listener = self._published.pop(inside)
+        listener.close()
+        self._listeners.remove(listener)
+        if not any(addr == inside[0] for addr, _ in self._published):
+            subprocess.run(["ip", "-n", self.name, "addr", "del", f"{inside[0]}/32", "dev", "lo"], capture_output=True)
 
     def connect_proxy(self, host_addr: Path) -> None:
         """An HTTP CONNECT proxy on the host's Unix socket ``host_addr``, whose connections are made in the namespace."""

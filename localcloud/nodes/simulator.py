@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import signal
@@ -43,6 +44,9 @@ MANAGED_LABELS = "localcloud.spotflow.io/eks-labels"
 MANAGED_TAINTS = "localcloud.spotflow.io/eks-taints"
 EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 NOT_READY = "node.kubernetes.io/not-ready"
+# where RDS DB instances' endpoints answer in a cluster's network (server slot s at .s+1): out of the
+# ranges of VPCs, pods and Services, as an interface's address in the VPC would be
+RDS_ADDRESSES = ipaddress.ip_network("100.127.0.0/24")
 
 
 def _now() -> str:
@@ -193,6 +197,7 @@ class NodeSimulator:
             "instance_id": inst.id,
             "provider_id": f"aws:///{zone}/{inst.id}",
             "private_ip": inst.private_ip,
+            "subnet_id": inst.subnet_id,  # where the EFS CSI node plugin looks for a mount target
             "capacity": instance_capacity(itype),
             "cluster": cluster.name,
             "version": f"v{cluster.version}.0-eks" if cluster.version else self.k8s_version,
@@ -333,16 +338,40 @@ class NodeSimulator:
         self._cluster_dns(plane)
 
     def _cluster_dns(self, plane) -> None:
-        """The cluster DNS's names: every Service's ClusterIP as <name>.<namespace>.svc.cluster.local."""
+        """The cluster DNS's names: every Service's ClusterIP as <name>.<namespace>.svc.cluster.local, and the
+        endpoint of each RDS DB instance the cluster's network reaches."""
         lines = sorted(f"{s.spec.cluster_ip} {s.metadata.name}.{s.metadata.namespace}.svc.cluster.local\n"
                        for s in self.api.list_service_for_all_namespaces().items
                        if s.spec.cluster_ip and s.spec.cluster_ip != "None")
-        text = "".join(lines)
+        text = "".join(lines + self._publish_db_instances(plane))
         if plane.dns_hosts.exists() and plane.dns_hosts.read_text() != text:
             plane.dns_hosts.write_text(text)
             pid = procs.running_pid(plane.pid_dir, "dns")
             if pid:
                 os.kill(pid, signal.SIGHUP)  # dnsmasq reads its hosts files again
+
+    def _publish_db_instances(self, plane) -> list[str]:
+        """Each DB instance in the cluster's VPC answers in the cluster's network at its endpoint as the RDS
+        API gives it (name and port): an address of its own there (RDS_ADDRESSES), forwarded to its server on
+        this machine. Returns the endpoint names for the cluster DNS. An instance without a DB subnet group
+        (no VPC known) is reachable from every cluster."""
+        from moto.eks.models import eks_backends
+
+        from ..aws.rds_postgres import endpoints
+
+        vpcs = {c.resources_vpc_config.get("vpcId") for regions in list(eks_backends.values())
+                for eks in list(regions.values()) for c in list(eks.clusters.values()) if c.name == plane.name}
+        wanted, names = {}, []
+        for e in endpoints(plane.cfg).values():
+            if e.get("vpc") is None or e["vpc"] in vpcs:
+                address = str(RDS_ADDRESSES[e["slot"] + 1])
+                wanted[(address, e["api_port"])] = (e["host"], e["port"])
+                names.append(f"{address} {e['address']}\n")
+        for inside in set(plane.network.published()) - set(wanted):
+            plane.network.unpublish(inside)
+        for inside, host in wanted.items():
+            plane.network.publish(inside, host)
+        return names
 
     def stop_real_nodes(self) -> None:
         """Stop every kubelet and containerd (the local cloud is going down)."""
