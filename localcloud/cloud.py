@@ -64,7 +64,10 @@ COMPONENTS: list[Component] = [
     # alone (and never stopped) when it already runs.
     Component(
         "dockerd",
-        lambda c: [shutil.which("dockerd") or "/usr/sbin/dockerd", "--host", "unix:///var/run/docker.sock"],
+        # no bridge, no iptables rules, no IP forwarding: it changes nothing of the host's network, so
+        # nothing is left when it stops; builds use the host's network (ecr_image_build_network_mode)
+        lambda c: [shutil.which("dockerd") or "/usr/sbin/dockerd", "--host", "unix:///var/run/docker.sock",
+                   "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"],
         lambda c: _docker_ok(),
         timeout=60,
         skip_if=lambda c: running_pid(c, "dockerd") is None and _docker_ok(),

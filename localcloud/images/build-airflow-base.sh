@@ -198,7 +198,7 @@ log "docker build $IMAGE (pip installs Airflow inside; several minutes on 2 core
 start=$SECONDS
 no_cache=()
 [[ $FORCE == 1 ]] && no_cache=(--no-cache)   # --force/--relock: really rebuild the Airflow layers
-docker build --pull=false --force-rm "${no_cache[@]}" \
+docker build --pull=false --force-rm --network host "${no_cache[@]}" \
   --build-arg "BASE_IMAGE=$BASE_IMAGE" \
   --label "io.spotflow.inputs=$KEY" \
   -t "$IMAGE" "$CTX" 2>&1 \

@@ -53,7 +53,7 @@ REG="${SPOTFLOW_REGISTRY:-}"
 BACKEND="${SPOTFLOW_NODE_IMAGES_BACKEND:-auto}"
 LABEL_KEY="io.spotflow.inputs"
 # Bump to force a rebuild when the recipe below changes (not for comments).
-PAUSE_RECIPE=2
+PAUSE_RECIPE=3
 TOOLBOX_RECIPE=1
 EPOCH_ISO="1970-01-01T00:00:00Z"
 

@@ -6,8 +6,10 @@ sends every registry other than the local one (and docker.io) here
 (``certs.d/_default``), and this read-only Registry API v2 answers any
 ``<name>:<tag>`` with one image: ``localcloud/pause:3.2`` of the local
 registry, whose binary, run under another name (``./cluster-autoscaler ...``),
-logs ``spotflow local cloud STAND-IN for ...`` and does nothing until it is
-stopped. So such a pod runs, clearly labelled, instead of failing to pull.
+logs ``spotflow local cloud STAND-IN for ...``, answers HTTP 200 on the
+stood-in program's health address (cluster-autoscaler's ``--address``, :8085)
+so its probes pass, and does nothing else until it is stopped. So such a pod
+runs, clearly labelled, instead of failing to pull.
 
 Images stood in for today: registry.k8s.io/autoscaling/cluster-autoscaler
 (eks_cluster). Anything else a pod asks for from outside gets the same.

@@ -50,7 +50,7 @@ def real(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:  # the environment is the session's again whatever fails below (later tests read it)
-        sysctls_before = _sysctls()
+        sysctls_before, host_net_before = _sysctls(), _host_network()
         cgroups_before = sorted(Path("/sys/fs/cgroup").glob("*/k8s.io"))
         cloud = LocalCloud(Config())
         try:
@@ -80,7 +80,16 @@ def real(tmp_path_factory):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
     assert _sysctls() == sysctls_before
+    assert _host_network() == host_net_before  # no bridge, chain or rule of ours (nor of a dockerd we started)
     assert sorted(Path("/sys/fs/cgroup").glob("*/k8s.io")) == cgroups_before
+
+
+def _host_network() -> dict[str, list[str]]:
+    """The host's links and its iptables rules and chains (both tables), in a comparable form."""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    rules = {t: subprocess.run(["iptables", "-t", t, "-S"], capture_output=True, text=True).stdout.splitlines()
+             for t in ("filter", "nat")}
+    return {"links": sorted(line.split(":")[1].strip() for line in links.splitlines()), **rules}
 
 
 def _alive(pid: int) -> bool:
@@ -300,10 +309,62 @@ def test_an_image_that_cannot_be_had_offline_runs_the_labelled_stand_in(real):
     v1.create_namespaced_pod("default", {"metadata": {"name": "autoscaler"}, "spec": {
         "tolerations": TOLERATE_ALL, "securityContext": {"runAsNonRoot": True, "runAsUser": 65534},
         "containers": [{"name": "cluster-autoscaler", "image": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.1",
-                        "command": ["./cluster-autoscaler", "--cloud-provider=aws", "--v=4"]}]}})
+                        "command": ["./cluster-autoscaler", "--cloud-provider=aws", "--v=4"],
+                        # as eks_cluster deploys it: the stand-in answers its health address, so probes pass
+                        "readinessProbe": {"httpGet": {"path": "/health-check", "port": 8085}, "periodSeconds": 1}}]}})
     deadline = time.monotonic() + 60
-    while v1.read_namespaced_pod("autoscaler", "default").status.phase != "Running":
+    while not [c.ready for c in v1.read_namespaced_pod("autoscaler", "default").status.container_statuses or []] == [True]:
         assert time.monotonic() < deadline, v1.read_namespaced_pod("autoscaler", "default").status
         time.sleep(0.5)
     logs = _logs_contain(real, "autoscaler", "STAND-IN")
     assert '"cluster-autoscaler"' in logs and "--cloud-provider=aws" in logs
+
+
+# PostgreSQL's wire protocol, as busybox's printf can write it: an SSLRequest, and a StartupMessage
+# without TLS (protocol 3.0, user master, database app)
+SSL_REQUEST = r"\000\000\000\010\004\322\026\057"
+PLAIN_STARTUP = r"\000\000\000\042\000\003\000\000user\000master\000database\000app\000\000"
+
+
+def test_a_db_instance_answers_pods_at_its_endpoint(real):
+    """A DB instance in the cluster's VPC is reached from pods at the endpoint the RDS API returns: its
+    name in the cluster DNS, its port; the server offers TLS and refuses a session without it (force_ssl).
+    Once the instance is deleted, its name and address are gone from the cluster's network."""
+    from localcloud.nodes.simulator import RDS_ADDRESSES
+
+    from .test_localcloud import _wait_db_status
+
+    rds, name = real.boto3("rds"), f"pods-{uuid.uuid4().hex[:4]}"
+    rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="t", SubnetIds=real.vpc()["subnet_ids"])
+    rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily="postgres17", Description="t")
+    rds.modify_db_parameter_group(DBParameterGroupName=name, Parameters=[
+        {"ParameterName": "rds.force_ssl", "ParameterValue": "1", "ApplyMethod": "immediate"}])
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", EngineVersion="17.7",
+                           DBInstanceClass="db.t4g.micro", AllocatedStorage=20, MasterUsername="master",
+                           MasterUserPassword="pods-Password-1", DBName="app", DBSubnetGroupName=name,
+                           DBParameterGroupName=name)
+    endpoint = _wait_db_status(rds, name)["Endpoint"]
+    _run_pod(real, "db-client", "while true; do sleep 1; done")
+    lookup = f"nslookup {endpoint['Address']} | awk '/^Address: / {{print $2}}'"
+    deadline = time.monotonic() + 30
+    while (address := _exec(real, "db-client", lookup).strip()) == "":
+        assert time.monotonic() < deadline, _exec(real, "db-client", f"nslookup {endpoint['Address']}")
+        time.sleep(1)
+    assert address in [str(a) for a in RDS_ADDRESSES]
+    port = endpoint["Port"]
+    assert _exec(real, "db-client", f"printf '{SSL_REQUEST}' | nc -w 3 {address} {port} | head -c 1") == "S"
+    refused = _exec(real, "db-client", f"printf '{PLAIN_STARTUP}' | nc -w 3 {address} {port} | tr '\\0' ' '")
+    assert refused.startswith("E") and "no encryption" in refused, refused
+
+    rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+    deadline = time.monotonic() + 30
+    while _exec(real, "db-client", lookup).strip() or address in _lo_addresses():
+        assert time.monotonic() < deadline, "the deleted instance still answers in the cluster's network"
+        time.sleep(1)
+    rds.delete_db_subnet_group(DBSubnetGroupName=name)
+    rds.delete_db_parameter_group(DBParameterGroupName=name)
+
+
+def _lo_addresses() -> str:
+    ns = next(n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-"))
+    return subprocess.run(["ip", "-n", ns, "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout

@@ -4,13 +4,15 @@
 // sleeping forever, reaps the zombie children that get re-parented to it
 // (containers sharing the PID namespace), and exits 0 on SIGTERM or SIGINT.
 // A stand-in for registry.k8s.io/pause, which cannot be pulled here, and,
-// under another name, for any image that cannot be had offline; built
+// under another name, for any image that cannot be had offline (answering
+// HTTP on the stood-in program's health address, so its probes pass); built
 // by ../build-node-images.sh as a static binary (CGO_ENABLED=0) and shipped
 // alone in a scratch image as localcloud/pause:3.2.
 package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +35,38 @@ func reap() {
 	}
 }
 
+// probeAddress is where a stood-in program's health endpoint would be: its
+// --address flag (cluster-autoscaler's, default :8085), "" for none.
+func probeAddress(name string, args []string) string {
+	addr := ""
+	if name == "cluster-autoscaler" {
+		addr = ":8085"
+	}
+	for i, a := range args {
+		if strings.HasPrefix(a, "--address=") {
+			addr = strings.TrimPrefix(a, "--address=")
+		} else if a == "--address" && i+1 < len(args) {
+			addr = args[i+1]
+		}
+	}
+	return addr
+}
+
+// serveProbes answers every HTTP request there with 200 and a body that says
+// what this is, so the pod's liveness and readiness probes pass and whoever
+// looks can tell it is not the real program.
+func serveProbes(name string) {
+	addr := probeAddress(name, os.Args[1:])
+	if addr == "" {
+		return
+	}
+	body := fmt.Sprintf("spotflow local cloud STAND-IN for %q: healthy, does nothing\n", name)
+	err := http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, body)
+	}))
+	fmt.Fprintf(os.Stderr, "stand-in: cannot serve probes on %s: %v\n", addr, err)
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-v" {
 		fmt.Println("pause", version)
@@ -44,6 +78,7 @@ func main() {
 	if name := filepath.Base(os.Args[0]); name != "pause" {
 		fmt.Fprintf(os.Stderr, "spotflow local cloud STAND-IN for %q (args: %s): the real image cannot be had offline; this container runs nothing\n",
 			name, strings.Join(os.Args[1:], " "))
+		go serveProbes(name)
 	} else if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "pause: warning: not running as PID 1")
 	}

@@ -91,6 +91,15 @@ options:
         on every run (a date) unless a new image each run is wanted.
     type: dict
     default: {}
+  network_mode:
+    description:
+      - The network the build's C(RUN) steps use (C(docker build --network)). V(host) (the
+        default) needs no bridge, NAT or IP forwarding of the daemon, so it works with a daemon
+        started with C(--bridge=none --iptables=false) (hardened CI runners, the local cloud)
+        as well as with a default one; V(default) uses the daemon's default network. Not part
+        of the hash.
+    type: str
+    default: host
   labels:
     description:
       - Extra image labels. Part of the hash. The module adds C(io.spotflow.content-hash)
@@ -706,6 +715,7 @@ class ImageBuilder:
                 pull=False,
                 decode=True,
                 platform=self.params["platform"],
+                network_mode=self.params["network_mode"],
             )
             lines = self._consume(stream, "docker build of {0}".format(image_ref))
         except docker.errors.APIError as e:
@@ -846,6 +856,7 @@ def main():
         build_args=dict(type="dict", default={}),
         labels=dict(type="dict", default={}),
         platform=dict(type="str", default="linux/amd64"),
+        network_mode=dict(type="str", default="host"),
         tag=dict(type="str"),
         tag_prefix=dict(type="str", default=""),
         hash_length=dict(type="int", default=16),
