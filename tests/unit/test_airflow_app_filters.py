@@ -169,7 +169,54 @@ def test_found_objects_name_kind_version_and_name_only():
     assert f.airflow_app_found_objects([]) == []
 
 
+# rds_postgres's URI: the password URL-encoded, sslmode=require
+RDS_URI = "postgresql+psycopg2://airflow:p%40ss%2Fw%3Frd@db.abc.us-east-1.rds.amazonaws.com:5432/airflow?sslmode=require"
+
+
+@pytest.mark.parametrize("sync, expected", [
+    (RDS_URI, "postgresql+asyncpg://airflow:p%40ss%2Fw%3Frd@db.abc.us-east-1.rds.amazonaws.com:5432/airflow?ssl=require"),
+    ("postgresql://u:p@h/db?sslmode=verify-full", "postgresql+asyncpg://u:p@h/db?ssl=verify-full"),
+    ("postgresql+psycopg://u:p@h:6432/db", "postgresql+asyncpg://u:p@h:6432/db"),
+    ("  postgresql://u:p@h/db?sslmode=disable&connect_timeout=10&target_session_attrs=read-write\n",
+     "postgresql+asyncpg://u:p@h/db?ssl=disable&timeout=10&target_session_attrs=read-write"),
+])
+def test_async_db_url(sync, expected):
+    assert f.airflow_app_async_db_url_errors(sync) == []
+    assert f.airflow_app_async_db_url(sync) == expected
+    assert "sslmode" not in f.airflow_app_async_db_url(sync)
+
+
+@pytest.mark.parametrize("sync, error", [
+    ("postgres://u:secret@h/db?sslmode=require", "the scheme must be one of postgresql, postgresql+psycopg2, postgresql+psycopg "
+                                                 "(got 'postgres')"),
+    ("mysql+pymysql://u:secret@h/db", "the scheme must be one of"),
+    ("u:secret@h/db", "(got '')"),
+    ("postgresql://u:secret@h/db?sslmode=require&sslrootcert=/etc/rds.pem&application_name=x",
+     "query parameter(s) application_name, sslrootcert have no asyncpg equivalent (allowed: sslmode, connect_timeout, "
+     "target_session_attrs)"),
+    ("postgresql://u:secret@h/db?sslmode=required", "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ("postgresql://u:secret@h/db?sslmode=require&sslmode=disable", "query parameter(s) sslmode given more than once"),
+    ("postgresql://u:secret@h/db?connect_timeout=soon", "connect_timeout must be a whole number of seconds > 0"),
+    ("postgresql://u:secret@h/db?target_session_attrs=any-thing", "target_session_attrs must be one of"),
+    ("postgresql://", "the URI must be scheme://user:password@host:port/database"),
+    ("postgresql://u:secret@h/db#x", "without a #fragment"),
+])
+def test_async_db_url_refuses_what_asyncpg_cannot_take_without_showing_the_uri(sync, error):
+    errors = f.airflow_app_async_db_url_errors(sync)
+    assert any(error in e for e in errors), errors
+    assert not any("secret" in e or "/etc/rds.pem" in e for e in errors), errors
+    with pytest.raises(ValueError, match=r"^airflow_app_async_db_url: ") as err:
+        f.airflow_app_async_db_url(sync)
+    assert "secret" not in str(err.value)
+
+
+def test_async_db_url_wants_a_string():
+    with pytest.raises(TypeError, match="must be a string, got NoneType"):
+        f.airflow_app_async_db_url_errors(None)
+
+
 def test_the_filters_are_registered_under_the_role_name():
     assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_expected_objects",
                                                "airflow_app_index_objects", "airflow_app_kinds_to_delete",
-                                               "airflow_app_found_objects"}
+                                               "airflow_app_found_objects", "airflow_app_async_db_url",
+                                               "airflow_app_async_db_url_errors"}

@@ -2,9 +2,12 @@
 # Copyright: Spotflow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the airflow_app role: which objects verify reads back and how it indexes them, which
-objects absent deletes (were {% set %} loops in tasks/verify.yml and tasks/absent.yml)."""
+objects absent deletes (were {% set %} loops in tasks/verify.yml and tasks/absent.yml), and the async
+metadata DB URL derived from the sync one."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
 
 # What the role's templates create besides the Deployments (tasks/present.yml)
 SERVICE_ACCOUNTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker", "migrate")
@@ -90,6 +93,67 @@ def airflow_app_found_objects(results):
             for r in results or [] for o in r.get("resources") or []]
 
 
+# The async metadata DB URL ([database] sql_alchemy_conn_async). Airflow 3.3 derives it from
+# sql_alchemy_conn by swapping the driver only (airflow.settings._get_async_conn_uri_from_sync), so
+# libpq's ?sslmode=require reaches asyncpg.connect() as a keyword it does not take (TypeError in every
+# async path). SQLAlchemy's asyncpg dialect passes each query parameter as a keyword argument of
+# asyncpg.connect(); these are the libpq parameters that have an asyncpg keyword.
+SYNC_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg")
+ASYNC_QUERY_PARAMS = {"sslmode": "ssl", "connect_timeout": "timeout", "target_session_attrs": "target_session_attrs"}
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+TARGET_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+
+
+def _split_db_url(url):
+    """(scheme, everything between :// and ?, [(key, value)] of the query); never shows the URL."""
+    if not isinstance(url, str):
+        raise TypeError("the metadata DB URI must be a string, got {0}".format(type(url).__name__))
+    scheme, sep, rest = url.strip().partition("://")
+    base, _, query = rest.partition("?")
+    return (scheme if sep else ""), base, parse_qsl(query, keep_blank_values=True)
+
+
+def airflow_app_async_db_url_errors(url):
+    """Why ``url`` (a sync SQLAlchemy PostgreSQL URI) has no asyncpg equivalent: a list of messages that
+    name parameters and allowed values, never the URI or any value from it but the scheme."""
+    scheme, base, query = _split_db_url(url)
+    errors = []
+    if scheme not in SYNC_SCHEMES:
+        errors.append("the scheme must be one of {0} (got {1!r})".format(", ".join(SYNC_SCHEMES), scheme[:40]))
+    if not base or "#" in base or any("#" in v for _, v in query):
+        errors.append("the URI must be scheme://user:password@host:port/database[?parameters] without a #fragment")
+    keys = [k for k, _ in query]
+    unknown = sorted(set(k for k in keys if k not in ASYNC_QUERY_PARAMS))
+    if unknown:
+        errors.append("query parameter(s) {0} have no asyncpg equivalent (allowed: {1})".format(
+            ", ".join(unknown), ", ".join(ASYNC_QUERY_PARAMS)))
+    repeated = sorted(set(k for k in keys if keys.count(k) > 1))
+    if repeated:
+        errors.append("query parameter(s) {0} given more than once".format(", ".join(repeated)))
+    for key, value in query:
+        if key == "sslmode" and value not in SSL_MODES:
+            errors.append("sslmode must be one of {0}".format(", ".join(SSL_MODES)))
+        if key == "connect_timeout" and not (value.isdigit() and int(value) > 0):
+            errors.append("connect_timeout must be a whole number of seconds > 0")
+        if key == "target_session_attrs" and value not in TARGET_SESSION_ATTRS:
+            errors.append("target_session_attrs must be one of {0}".format(", ".join(TARGET_SESSION_ATTRS)))
+    return errors
+
+
+def airflow_app_async_db_url(url):
+    """The ``postgresql+asyncpg://`` URL for ``[database] sql_alchemy_conn_async`` from a sync
+    ``postgresql[+psycopg2|+psycopg]://`` one: same user, password, host, port and database (copied as
+    written, so URL-encoded characters stay encoded), ``sslmode`` -> ``ssl`` (asyncpg takes libpq's
+    mode names), ``connect_timeout`` -> ``timeout``, ``target_session_attrs`` kept. Raises ValueError
+    (naming the problems, never the URI) when ``airflow_app_async_db_url_errors`` finds any."""
+    errors = airflow_app_async_db_url_errors(url)
+    if errors:
+        raise ValueError("airflow_app_async_db_url: " + "; ".join(errors))
+    _, base, query = _split_db_url(url)
+    converted = [(ASYNC_QUERY_PARAMS[k], v) for k, v in query]
+    return "postgresql+asyncpg://" + base + ("?" + urlencode(converted) if converted else "")
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -98,4 +162,6 @@ class FilterModule:
             "airflow_app_index_objects": airflow_app_index_objects,
             "airflow_app_kinds_to_delete": airflow_app_kinds_to_delete,
             "airflow_app_found_objects": airflow_app_found_objects,
+            "airflow_app_async_db_url": airflow_app_async_db_url,
+            "airflow_app_async_db_url_errors": airflow_app_async_db_url_errors,
         }
