@@ -168,6 +168,14 @@ def test_publish_runs_on_on_demand_only(dagbag, rendered_template, affinity_mode
         {"key": "spotInstance", "operator": "Equal", "value": "true", "effect": "PreferNoSchedule"}]
     assert pod["spec"]["securityContext"]["runAsUser"] == 50000
     assert pod["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 100
+
+
+def test_workers_keep_the_spot_grace_period(rendered_template):
+    """A Spot reclaim gives ~120 s: the worker pod gets 100 s (not Kubernetes' 30) between SIGTERM and SIGKILL."""
+    assert worker_pod(rendered_template(), None)["spec"]["terminationGracePeriodSeconds"] == 100
+    pod = worker_pod(rendered_template(airflow_app_worker_termination_grace_period=110), None)
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 110
 
 
 def test_publish_is_left_alone_by_the_policy(dagbag):
