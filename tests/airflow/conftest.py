@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,3 +59,31 @@ def _clean_policy_env(monkeypatch):
         "SPOTFLOW_SPOT_POLICY",
     ):
         monkeypatch.delenv(var, raising=False)
+
+
+def _ansible_playbook() -> str:
+    path = os.environ.get("SPOTFLOW_ANSIBLE_PLAYBOOK") or str(REPO / ".venv" / "bin" / "ansible-playbook")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} not found: run `make bootstrap` (or set SPOTFLOW_ANSIBLE_PLAYBOOK)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def render_role_template(tmp_path_factory):
+    """render(template, **extra_vars) -> Path: one of the airflow_app role's templates rendered by Ansible with
+    the role's defaults and vars (render_template.yml, the tooling venv's ansible-playbook); cached per input."""
+    cache: dict[str, Path] = {}
+
+    def render(template: str = "pod_template.yaml.j2", **extra_vars) -> Path:
+        key = json.dumps([template, extra_vars], sort_keys=True)
+        if key not in cache:
+            dest = tmp_path_factory.mktemp("rendered") / template.removesuffix(".j2")
+            ev = {"template": template, "dest": str(dest), "spotflow_cluster_name": "rendered",
+                  "airflow_app_image": "example.com/airflow:test", **extra_vars}
+            proc = subprocess.run([_ansible_playbook(), str(Path(__file__).with_name("render_template.yml")),
+                                   "-e", json.dumps(ev)], cwd=REPO, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            cache[key] = dest
+        return cache[key]
+
+    return render

@@ -5,16 +5,10 @@ the executor's dynamic pod and the override with ``reconcile_pods``), then
 matched against the nodes Spotflow's node groups make, with Kubernetes'
 scheduling rules for nodeSelector, required node affinity and taints.
 
-The template is rendered by Ansible from the role (render_pod_template.yml),
-with the tooling venv's ansible-playbook (make bootstrap makes it).
+The template is rendered by Ansible from the role (conftest.render_role_template).
 """
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
 from kubernetes.client import ApiClient
@@ -22,9 +16,6 @@ from kubernetes.client import models as k8s
 
 from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
-from conftest import REPO
-
-HERE = Path(__file__).resolve().parent
 
 # The nodes of eks_cluster's on-demand group and of spot_nodegroup's Spot groups
 # (labels from EKS and the roles, taints from spot_nodegroup's defaults).
@@ -43,31 +34,10 @@ SPOT_NODE_NO_SCHEDULE = dict(SPOT_NODE, taints=[{"key": "spotInstance", "value":
 NODES = {"on-demand": ON_DEMAND_NODE, "spot": SPOT_NODE}
 
 
-def _ansible_playbook() -> str:
-    path = os.environ.get("SPOTFLOW_ANSIBLE_PLAYBOOK") or str(REPO / ".venv" / "bin" / "ansible-playbook")
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} not found: run `make bootstrap` (or set SPOTFLOW_ANSIBLE_PLAYBOOK)")
-    return path
-
-
 @pytest.fixture(scope="session")
-def rendered_template(tmp_path_factory):
-    """Path of the role's worker pod template rendered with the given extra vars (cached per vars)."""
-    cache: dict[str, Path] = {}
-
-    def render(**extra_vars) -> Path:
-        key = json.dumps(extra_vars, sort_keys=True)
-        if key not in cache:
-            dest = tmp_path_factory.mktemp("pod-template") / "pod_template.yaml"
-            ev = {"dest": str(dest), "spotflow_cluster_name": "placement", "airflow_app_image": "example.com/airflow:test",
-                  **extra_vars}
-            proc = subprocess.run([_ansible_playbook(), str(HERE / "render_pod_template.yml"), "-e", json.dumps(ev)],
-                                  cwd=REPO, capture_output=True, text=True, timeout=300)
-            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-            cache[key] = dest
-        return cache[key]
-
-    return render
+def rendered_template(render_role_template):
+    """Path of the role's worker pod template rendered with the given extra vars."""
+    return lambda **extra_vars: render_role_template("pod_template.yaml.j2", **extra_vars)
 
 
 def worker_pod(template: Path, pod_override: k8s.V1Pod | None) -> dict:
