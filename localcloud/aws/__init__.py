@@ -12,7 +12,7 @@ Each fix makes moto answer as AWS does, so the roles have one code path:
 - ``eks_access``: authentication modes, access entries and access policies (moto has
   none); what the token webhook maps an IAM identity to on each cluster.
 - ``eks_auth``: the EKS token authenticator the apiservers call (TokenReview).
-- ``efs``: the legacy tag API community.aws.efs calls.
+- ``efs``: the legacy tag API community.aws.efs calls; DeleteFileSystem removes the file system's data.
 - ``ecr``: repository URIs lead to the local registry; image APIs report it.
 - ``fis``: Spot interruption experiments interrupt instances for real; an experiment whose role IAM has
   not propagated yet fails (AuthorizationFailure) and interrupts nothing.
@@ -40,6 +40,7 @@ def apply_all(cfg, control_planes=None) -> None:
     iam.patch_iam_propagation(float(cfg.latency.get("iam_propagation", iam.IAM_PROPAGATION_SECONDS)))
     ecr.patch_ecr(cfg)
     efs.patch_efs_tags()
+    efs.patch_efs_data(cfg)
     eks.patch_eks(cfg, control_planes)
     fis.patch_fis(cfg)
     latency.patch_latency(cfg.latency)

@@ -1,8 +1,11 @@
-"""EFS: the legacy DescribeTags/CreateTags/DeleteTags routes (community.aws.efs calls DescribeTags)."""
+"""EFS: the legacy DescribeTags/CreateTags/DeleteTags routes (community.aws.efs calls DescribeTags); a
+file system's data (``STATE/efs/<region>/<fs-id>/``, what the EFS CSI node plugin of real nodes mounts:
+localcloud/nodes/efs_csi.py) goes with DeleteFileSystem."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 
 def patch_efs_tags() -> None:
@@ -38,3 +41,19 @@ def patch_efs_tags() -> None:
     EFSResponse.delete_tags = delete_tags
     assert issubclass(EFSResponse, BaseResponse)
 
+
+
+def patch_efs_data(cfg) -> None:
+    """DeleteFileSystem removes the file system's directory, as EFS deletes its data (moto refuses it while
+    mount targets exist: FileSystemInUse, as EFS does, so no node mounts it any more)."""
+    from moto.efs.models import EFSBackend
+
+    from ..nodes.efs_csi import file_system_dir
+
+    orig = EFSBackend.delete_file_system
+
+    def delete_file_system(self, file_system_id: str) -> None:
+        orig(self, file_system_id)
+        shutil.rmtree(file_system_dir(cfg.state_dir, self.region_name, file_system_id), ignore_errors=True)
+
+    EFSBackend.delete_file_system = delete_file_system

@@ -248,7 +248,7 @@ def patch_eks(cfg, control_planes) -> None:
     EKSBackend.delete_nodegroup = delete_nodegroup
 
     # 5. add-ons
-    _patch_eks_addons(eks_models, EKSBackend, EKSResponse)
+    _patch_eks_addons(eks_models, EKSBackend, EKSResponse, control_planes)
     _patch_eks_tagging(EKSBackend)
 
 

@@ -1,8 +1,17 @@
-"""EKS add-ons (moto has none): Create/Describe/Update/Delete/List and DescribeAddonVersions."""
+"""EKS add-ons (moto has none): Create/Describe/Update/Delete/List and DescribeAddonVersions.
+
+What an add-on puts in the cluster's Kubernetes is there only where the local cloud runs it itself:
+``aws-efs-csi-driver`` creates the CSIDriver ``efs.csi.aws.com`` (``attachRequired: false``, as the add-on's
+manifest has it; without it the attach/detach controller would wait for a VolumeAttachment forever), whose
+node plugin every real node runs (localcloud/nodes/efs_csi.py); DeleteAddon removes it.
+"""
 
 from __future__ import annotations
 
 import datetime
+import threading
+import urllib.error
+import urllib.request
 import uuid
 
 from .common import _invalid_parameter
@@ -17,7 +26,44 @@ EKS_ADDON_VERSIONS = {
 }
 
 
-def _patch_eks_addons(eks_models, EKSBackend, EKSResponse) -> None:
+# add-on name -> the cluster-scoped objects it creates: (collection path, object)
+ADDON_OBJECTS = {
+    "aws-efs-csi-driver": [("/apis/storage.k8s.io/v1/csidrivers", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": "efs.csi.aws.com"},
+        "spec": {"attachRequired": False}})],
+}
+
+
+def _addon_objects(control_planes, cluster: str, addon: str, present: bool) -> None:
+    """Create (or delete) the add-on's objects in the cluster's Kubernetes; while its control plane is still
+    starting, once it serves."""
+    plane = control_planes.get(cluster) if control_planes is not None else None
+    objects = ADDON_OBJECTS.get(addon, [])
+    if plane is None or not objects:
+        return
+
+    def run() -> None:
+        plane.settled.wait(timeout=300)
+        if plane.state != "ACTIVE":
+            return
+        for path, body in objects:
+            if present:
+                plane._create(path, body)
+                continue
+            req = urllib.request.Request(f"{plane.endpoint}{path}/{body['metadata']['name']}", method="DELETE")
+            try:
+                urllib.request.urlopen(req, timeout=10, context=plane._admin_ssl()).close()
+            except urllib.error.HTTPError as e:
+                if e.code != 404:
+                    raise
+
+    if plane.settled.is_set():
+        run()
+    else:
+        threading.Thread(target=run, name=f"addon-{addon}-{cluster}", daemon=True).start()
+
+
+def _patch_eks_addons(eks_models, EKSBackend, EKSResponse, control_planes=None) -> None:
     from moto.core.responses import ActionResult, EmptyResult  # noqa: F401
     from moto.eks import urls
     from moto.eks.exceptions import ResourceInUseException, ResourceNotFoundException
@@ -64,6 +110,7 @@ def _patch_eks_addons(eks_models, EKSBackend, EKSResponse) -> None:
             if self._get_param(key):
                 addon[key] = self._get_param(key)
         addons[name] = addon
+        _addon_objects(control_planes, cluster, name, present=True)
         return ActionResult({"addon": addon})
 
     def describe_addon(self):
@@ -102,6 +149,7 @@ def _patch_eks_addons(eks_models, EKSBackend, EKSResponse) -> None:
         addon = addons_of(self.eks_backend, cluster).pop(name, None)
         if addon is None:
             raise not_found(cluster, name)
+        _addon_objects(control_planes, cluster, name, present=False)
         return ActionResult({"addon": dict(addon, status="DELETING")})
 
     def describe_addon_versions(self):

@@ -7,6 +7,8 @@ instance. Both processes live in the cluster's network namespace (see
 localcloud/net/network.py) and in a mount namespace of the node's own
 (node-mounts.sh): nothing of one node leaks into another (certificates, the
 device-plugin socket, pod logs, CNI results, runc state), nor onto the host.
+A third process, the EFS CSI node plugin (efs_csi.py; on EKS the add-on's
+DaemonSet), shares only that mount namespace.
 
 Everything of the node is under ``STATE/clusters/<cluster>/nodes/<name>/``:
 ``containerd.toml``, ``kubelet.yaml``, ``kubeconfig``, ``pki/`` (its client
@@ -25,6 +27,7 @@ import json
 import logging
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -178,6 +181,14 @@ state = "{d}/containerd/state"
                          alive=lambda: procs.running_pid(self.pid_dir, "containerd") is not None,
                          log=self.log_dir / "containerd.log")
         target = str(procs.running_pid(self.pid_dir, "containerd"))
+        # the EFS CSI node plugin (efs_csi.py): the node's mount namespace, so its mounts are the kubelet's and
+        # containerd's; the host's network, where it asks the AWS emulator what the real driver asks EFS
+        procs.spawn(self.pid_dir, self.log_dir, "efs-csi-node",
+                    ["nsenter", "--target", target, "--mount", "--", sys.executable, "-m", "localcloud.nodes.efs_csi",
+                     "--config", str(self.cfg.state_dir / "config.json"), "--node-id", self.spec["instance_id"],
+                     "--region", self.spec["labels"]["topology.kubernetes.io/region"],
+                     "--subnet", self.spec["subnet_id"]],
+                    env=dict(env, PYTHONPATH=str(REPO_ROOT)))
         procs.spawn(self.pid_dir, self.log_dir, "kubelet",
                     ["nsenter", "--target", target, "--mount", "--net", "--"] + self._kubelet_argv(), env=env)
         LOG.info("node %s: kubelet started (%s, pods %s)", self.name, self.ip, self.pod_range["podCIDR"])
@@ -190,7 +201,8 @@ state = "{d}/containerd/state"
 
 
 def stop_node_processes(node_dir: Path) -> list[str]:
-    """Stop a node by its pid files: the kubelet, then every container (through its containerd), then containerd."""
+    """Stop a node by its pid files: the kubelet, then every container (through its containerd), the EFS CSI
+    node plugin, then containerd. The plugin's mounts are in the node's mount namespace: they go with it."""
     stopped = []
     pids = node_dir / "pids"
     if procs.stop(pids, "kubelet", timeout=10):
@@ -198,6 +210,8 @@ def stop_node_processes(node_dir: Path) -> list[str]:
     containerd = procs.running_pid(pids, "containerd")
     if containerd is not None:
         _kill_containers(containerd)
+    if procs.stop(pids, "efs-csi-node", timeout=5):
+        stopped.append("efs-csi-node")
     if procs.stop(pids, "containerd", timeout=10):
         stopped.append("containerd")
     return stopped
