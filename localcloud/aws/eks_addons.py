@@ -9,6 +9,7 @@ node plugin every real node runs (localcloud/nodes/efs_csi.py); DeleteAddon remo
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -25,6 +26,8 @@ EKS_ADDON_VERSIONS = {
     "eks-pod-identity-agent": [("v1.3.10-eksbuild.1", True)],
 }
 
+
+LOG = logging.getLogger("localcloud.eks")
 
 # add-on name -> the cluster-scoped objects it creates: (collection path, object)
 ADDON_OBJECTS = {
@@ -47,15 +50,18 @@ def _addon_objects(control_planes, cluster: str, addon: str, present: bool) -> N
         if plane.state != "ACTIVE":
             return
         for path, body in objects:
-            if present:
-                plane._create(path, body)
-                continue
-            req = urllib.request.Request(f"{plane.endpoint}{path}/{body['metadata']['name']}", method="DELETE")
+            name = body["metadata"]["name"]
             try:
+                if present:
+                    plane._create(path, body)
+                    continue
+                req = urllib.request.Request(f"{plane.endpoint}{path}/{name}", method="DELETE")
                 urllib.request.urlopen(req, timeout=10, context=plane._admin_ssl()).close()
             except urllib.error.HTTPError as e:
                 if e.code != 404:
-                    raise
+                    LOG.warning("add-on %s on %s: %s %s: %s", addon, cluster, body["kind"], name, e)
+            except OSError as e:  # the add-on stays as the API says; its objects are the cluster's business
+                LOG.warning("add-on %s on %s: %s %s: %s", addon, cluster, body["kind"], name, e)
 
     if plane.settled.is_set():
         run()

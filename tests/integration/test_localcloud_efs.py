@@ -103,6 +103,12 @@ def _volume(cloud, name: str, handle: str) -> None:
         "capacity": {"storage": "5Gi"}, "volumeMode": "Filesystem", "accessModes": ["ReadWriteMany"],
         "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "efs-sc",
         "csi": {"driver": DRIVER, "volumeHandle": handle}}})
+    # the PV controller has seen the volume (Available) before the claim comes: it binds the claim at once,
+    # not at its next resync (15 s)
+    deadline = time.monotonic() + 30
+    while (v1.read_persistent_volume(name).status.phase or "") != "Available":
+        assert time.monotonic() < deadline, f"volume {name} not available"
+        time.sleep(0.2)
     v1.create_namespaced_persistent_volume_claim("default", {"metadata": {"name": name}, "spec": {
         "accessModes": ["ReadWriteMany"], "storageClassName": "efs-sc", "volumeName": name,
         "resources": {"requests": {"storage": "5Gi"}}}})
@@ -253,3 +259,14 @@ def test_deleting_the_file_system_removes_its_directory(cloud):
         efs.delete_mount_target(MountTargetId=mt["MountTargetId"])
     efs.delete_file_system(FileSystemId=fs)
     assert not data.exists()
+
+
+def test_the_add_on_brings_and_takes_the_csi_driver(cloud):
+    """DeleteAddon removes the CSIDriver it created; CreateAddon puts it back (the last test: pods need it)."""
+    eks, storage = cloud.boto3("eks"), client.StorageV1Api(cloud.k8s(CLUSTER))
+    eks.delete_addon(clusterName=CLUSTER, addonName="aws-efs-csi-driver")
+    with pytest.raises(client.ApiException) as e:
+        storage.read_csi_driver(DRIVER)
+    assert e.value.status == 404
+    eks.create_addon(clusterName=CLUSTER, addonName="aws-efs-csi-driver")
+    assert storage.read_csi_driver(DRIVER).spec.attach_required is False
