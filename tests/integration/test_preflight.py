@@ -77,6 +77,10 @@ CASES = {
     "Airflow namespace not DNS": ({"airflow_app_namespace": "Airflow_Prod"}, "airflow_app_namespace"),
     "Airflow Spot affinity": ({"airflow_app_worker_spot_affinity": "sometimes"}, "airflow_app_worker_spot_affinity"),
     "Airflow parallelism zero": ({"airflow_app_parallelism": 0}, "airflow_app_parallelism"),
+    "Airflow grace period past the Spot notice": ({"airflow_app_worker_termination_grace_period": 300},
+                                                   "airflow_app_worker_termination_grace_period"),
+    "Airflow negative requeues": ({"airflow_app_num_stuck_in_queued_retries": -1}, "airflow_app_num_stuck_in_queued_retries"),
+    "Airflow log cleanup never": ({"airflow_app_log_cleanup_interval_minutes": 0}, "airflow_app_log_cleanup_interval_minutes"),
     "Airflow public UI": ({"airflow_app_ui_service_type": "LoadBalancer", "airflow_app_ui_internal": False,
                            "airflow_app_ui_allowed_cidrs": ["0.0.0.0/0"]}, "airflow_app_ui_allowed_cidrs", "airflow_app_ui_allow_public"),
 }
