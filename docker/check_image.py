@@ -1,7 +1,7 @@
 """Build-time check of the Spotflow image (run by docker/Dockerfile).
 
-Fails the build, not the cluster, when a DAG does not import or the cluster
-policy is not picked up.  Run with a throw-away AIRFLOW_HOME whose config/
+Fails the build, not the cluster, when a DAG does not import, the cluster
+policy is not picked up or the FAB auth manager (airflow_app's default) is missing.  Run with a throw-away AIRFLOW_HOME whose config/
 holds a copy of airflow_local_settings.py, so no airflow.cfg or DB is left in
 the image.
 """
@@ -38,7 +38,10 @@ def main() -> int:
     if unpolicied:
         print(f"cluster policy not applied to: {unpolicied}", file=sys.stderr)
         return 1
-    print(f"DAGs OK: {sorted(bag.dag_ids)}; cluster policy {airflow_local_settings.__file__}")
+    # airflow_app's default auth manager must be importable (apache-airflow-providers-fab, docker/requirements.txt).
+    from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager  # noqa: F401
+
+    print(f"DAGs OK: {sorted(bag.dag_ids)}; cluster policy {airflow_local_settings.__file__}; FAB auth manager importable")
     return 0
 
 

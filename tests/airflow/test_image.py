@@ -58,7 +58,9 @@ def image() -> str:
     tar = subprocess.run(["tar", "-C", str(REPO), "-c", "dags", "docker"], capture_output=True, check=True).stdout
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}
     build = subprocess.run(
-        ["docker", "build", "--build-arg", f"AIRFLOW_BASE_IMAGE={BASE}", "--build-arg", "SPOTFLOW_REVISION=pytest",
+        # --network host, as ecr_image builds it (ecr_image_build_network_mode): pip reaches the package index
+        # for docker/requirements.txt (the FAB provider) also with a daemon that has no bridge network
+        ["docker", "build", "--network", "host", "--build-arg", f"AIRFLOW_BASE_IMAGE={BASE}", "--build-arg", "SPOTFLOW_REVISION=pytest",
          "-f", "docker/Dockerfile", "-t", TAG, "-"],
         input=tar, capture_output=True, timeout=1800, env=env,
     )
@@ -113,6 +115,14 @@ def test_dags_and_policy_are_in_the_image(image):
 
 def test_airflow_not_changed_by_extra_requirements(image):
     assert run(image, "python", "-m", "pip", "show", "apache-airflow").count("Version: 3.3.2") == 1
+
+
+def test_fab_auth_manager_is_in_the_image(image):
+    """airflow_app's default auth manager: the provider pinned in docker/requirements.txt, importable."""
+    out = run(image, "python", "-m", "pip", "show", "apache-airflow-providers-fab", "flask-appbuilder")
+    assert "Version: 3.10.2" in out and "Version: 5.2.2" in out, out
+    assert run(image, "python", "-c", "from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager; "
+                                      "print(FabAuthManager.__name__)").splitlines()[-1] == "FabAuthManager"
 
 
 def test_cli_lists_dags_without_import_errors(image):
