@@ -14,8 +14,8 @@
 #      /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list at run
 #      time; override with SPOTFLOW_DEBIAN_MIRROR).  The rootfs tarball is kept
 #      in $CACHE/images/ and `docker import`ed as spotflow/debian-bookworm:local.
-#   2. airflow-base/Dockerfile on top of it (Airflow 3.3.2 + cncf.kubernetes +
-#      postgres providers from PyPI, versions constrained by
+#   2. airflow-base/Dockerfile on top of it (Airflow 3.3.2 + cncf.kubernetes,
+#      postgres and fab providers from PyPI, versions constrained by
 #      airflow-base/constraints.txt, the set pip resolved for the image's
 #      Python 3.11), tagged apache/airflow:3.3.2 with the labels
 #      io.spotflow.stand-in=true and io.spotflow.inputs=<hash>.
@@ -208,6 +208,13 @@ docker build --pull=false --force-rm --network host "${no_cache[@]}" \
 log "image built in $((SECONDS - start))s"
 
 [[ "$(docker run --rm "$IMAGE" version 2>/dev/null | tail -1)" == "3.3.2" ]] || die "'docker run $IMAGE version' did not print 3.3.2"
+
+if [[ $RELOCK == 0 ]]; then
+  # Every installed package should be pinned; one that is not floated to PyPI's newest.
+  unpinned="$(docker run --rm --entrypoint cat "$IMAGE" /home/airflow/.local/spotflow-stand-in-freeze.txt \
+    | grep -vE '^(pip|setuptools|wheel)==' | grep -vxF -f <(grep -v '^#' "$LOCK") || true)"
+  [[ -z "$unpinned" ]] || log "WARNING: installed but not pinned in $LOCK: $(echo $unpinned)"
+fi
 
 if [[ $RELOCK == 1 ]]; then
   { echo "# pip constraints for the apache/airflow:3.3.2 stand-in (Python 3.11, Debian bookworm)."
