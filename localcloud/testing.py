@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 
@@ -157,7 +160,6 @@ class Handle:
                      tags: str | None = None, inventory: str | Path | None = None, timeout: float = 1800,
                      extra_args: list[str] | None = None) -> subprocess.CompletedProcess:
         """Run ansible-playbook from the repo root with the local cloud's environment."""
-        import json
 
         argv = [str(Path(sys.executable).parent / "ansible-playbook"), str(path)]
         if inventory:
@@ -176,3 +178,70 @@ class Handle:
         proc = subprocess.run(argv, cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=timeout)
         proc.recap = recap(proc.stdout) if "PLAY RECAP" in proc.stdout else None  # type: ignore[attr-defined]
         return proc
+
+
+# --- an isolated local cloud ------------------------------------------------------
+HOST_SYSCTLS = ["vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops", "net/ipv4/conf/all/route_localnet",
+                "net/ipv4/ip_forward"]
+
+
+def host_sysctls() -> dict[str, str]:
+    return {k: Path(f"/proc/sys/{k}").read_text().strip() for k in HOST_SYSCTLS}
+
+
+def host_network() -> dict[str, list[str]]:
+    """The host's links and its iptables rules and chains (filter and nat), in a comparable form."""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    rules = {t: subprocess.run(["iptables", "-t", t, "-S"], capture_output=True, text=True).stdout.splitlines()
+             for t in ("filter", "nat")}
+    return {"links": sorted(line.split(":")[1].strip() for line in links.splitlines()), **rules}
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def netns() -> list[str]:
+    return sorted(p.name for p in Path("/run/netns").glob("*")) if Path("/run/netns").is_dir() else []
+
+
+@contextlib.contextmanager
+def isolated(state: Path, port_base: int, nodes: str = "real") -> Iterator[Handle]:
+    """A local cloud of the caller's own (state dir, ports, node kind), up for the ``with`` block; the
+    process's environment names it meanwhile (playbooks and clients find it) and is restored after. On the
+    way out, proof that ``down`` left nothing behind: no process of its pid files, network namespace, mount
+    under its state dir, listening port, changed host sysctl, link or iptables rule."""
+    from .config import Config
+
+    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(port_base),
+           "SPOTFLOW_LOCALCLOUD_NODES": nodes}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:  # the environment is the session's again whatever fails below (later tests read it)
+        sysctls_before, host_net_before = host_sysctls(), host_network()
+        cloud = LocalCloud(Config())
+        try:
+            cloud.up()
+            yield Handle(cloud)
+        finally:
+            pids = {str(p): json.loads(p.read_text())["pid"] for p in state.rglob("pids/*.json")}
+            cloud.down()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    left = [f"{where} (pid {pid})" for where, pid in pids.items() if alive(pid)]
+    assert not left, f"still running after down: {left}"
+    assert not [n for n in netns() if n.startswith(f"spotflow-{port_base}-")]
+    with open("/proc/self/mountinfo") as f:
+        assert str(state) not in f.read()
+    for port in (port_base, port_base + 1, port_base + 2, port_base + 500):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    assert host_sysctls() == sysctls_before
+    assert host_network() == host_net_before  # no bridge, chain or rule of ours (nor of a dockerd we started)

@@ -196,6 +196,9 @@ class ControlPlane:
                 "ip", "netns", "exec", self.network.name, str(kb / "kube-proxy"),
                 f"--kubeconfig={self.dir / 'kube-proxy.kubeconfig'}", "--proxy-mode=iptables",
                 f"--cluster-cidr={POD_CIDR}", f"--hostname-override={self.name}-network",
+                # its node IP: else it asks for a Node of its hostname, retrying for about 35 s before it
+                # programs any rule (no Service answers meanwhile)
+                f"--bind-address={GATEWAY}",
                 # no host-wide conntrack settings: this namespace is not the host
                 "--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0s",
                 "--conntrack-tcp-timeout-close-wait=0s",

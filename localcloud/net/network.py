@@ -86,6 +86,14 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
                 pass
 
 
+def _connect(addr: tuple[str, int]) -> socket.socket:
+    """Connect within 10 s; then wait for data as long as the two ends do (a watch, ``logs -f`` or an
+    idle database session sends nothing for minutes, and must not be cut)."""
+    s = socket.create_connection(addr, timeout=10)
+    s.settimeout(None)
+    return s
+
+
 def _splice(a: socket.socket, b: socket.socket) -> None:
     """Copy both ways until both sides are done, then close both."""
     t = threading.Thread(target=_pump, args=(b, a), daemon=True)
@@ -200,7 +208,7 @@ class ClusterNetwork:
         sock = in_namespace(self.path, lambda: _listen(inside))
 
         def handle(conn: socket.socket) -> None:
-            _splice(conn, socket.create_connection(host, timeout=10))
+            _splice(conn, _connect(host))
 
         listener = _Listener(sock, handle, f"fwd-{self.name}-{inside[1]}")
         self._listeners.append(listener)
@@ -246,7 +254,7 @@ class ClusterNetwork:
                 return
             addr, port = target.rsplit(":", 1)
             try:
-                upstream = in_namespace(path, lambda: socket.create_connection((addr.strip("[]"), int(port)), timeout=10))
+                upstream = in_namespace(path, lambda: _connect((addr.strip("[]"), int(port))))
             except OSError as e:
                 conn.sendall(f"HTTP/1.1 502 Bad Gateway\r\n\r\n{e}".encode())
                 conn.close()

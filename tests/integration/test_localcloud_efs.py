@@ -10,8 +10,6 @@ would not mount, the directory gone with the file system, and nothing left after
 from __future__ import annotations
 
 import json
-import os
-import socket
 import stat
 import time
 import uuid
@@ -21,7 +19,6 @@ import pytest
 from kubernetes import client
 
 from .test_localcloud import isolated_port_base
-from .test_localcloud_real_nodes import _alive, _netns, _sysctls
 
 PORT_BASE = isolated_port_base(2)
 CLUSTER = "efs"
@@ -33,48 +30,19 @@ DRIVER = "efs.csi.aws.com"
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     """An isolated local cloud with a Spot and an On-Demand real node and the EFS CSI driver add-on; on the
-    way out, proof that ``down`` leaves no process, namespace, mount or port behind."""
-    from localcloud.cloud import LocalCloud
-    from localcloud.config import Config
-    from localcloud.testing import Handle
+    way out, proof that ``down`` leaves no process (the plugin's included), namespace, mount or port behind."""
+    from localcloud.testing import isolated
 
     state = tmp_path_factory.mktemp("efs") / "state"
-    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(PORT_BASE),
-           "SPOTFLOW_LOCALCLOUD_NODES": "real"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        sysctls_before = _sysctls()
-        lc = LocalCloud(Config())
-        try:
-            lc.up()
-            h = Handle(lc)
-            h.ensure_cluster(CLUSTER)
-            h.boto3("eks").create_addon(clusterName=CLUSTER, addonName="aws-efs-csi-driver")
-            h.make_nodegroup(CLUSTER, SPOT, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=1,
-                             instance_types=["m5.large"], timeout=120)
-            h.make_nodegroup(CLUSTER, ON_DEMAND, "ON_DEMAND", labels={"lifecycle": "OnDemand"}, size=1,
-                             instance_types=["m5.large"], timeout=120)
-            yield h
-        finally:
-            pids = {str(p): json.loads(p.read_text())["pid"] for p in state.rglob("pids/*.json")}
-            lc.down()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert any(p.endswith("efs-csi-node.json") for p in pids), "no EFS CSI node plugin ran"
-    alive = [f"{where} (pid {pid})" for where, pid in pids.items() if _alive(pid)]
-    assert not alive, f"still running after down: {alive}"
-    assert not [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
-    with open("/proc/self/mountinfo") as f:
-        assert str(state) not in f.read()
-    for port in (PORT_BASE, PORT_BASE + 1, PORT_BASE + 2, PORT_BASE + 500):
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
-    assert _sysctls() == sysctls_before
+    with isolated(state, PORT_BASE) as h:
+        h.ensure_cluster(CLUSTER)
+        h.boto3("eks").create_addon(clusterName=CLUSTER, addonName="aws-efs-csi-driver")
+        h.make_nodegroup(CLUSTER, SPOT, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=1,
+                         instance_types=["m5.large"], timeout=120)
+        h.make_nodegroup(CLUSTER, ON_DEMAND, "ON_DEMAND", labels={"lifecycle": "OnDemand"}, size=1,
+                         instance_types=["m5.large"], timeout=120)
+        yield h
+        assert list(state.rglob("pids/efs-csi-node.json")), "no EFS CSI node plugin ran"
 
 
 def _v1(cloud) -> client.CoreV1Api:

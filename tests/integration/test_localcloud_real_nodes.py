@@ -11,8 +11,6 @@ inspecting routes and rules, and nothing left after ``down``.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +20,8 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
+from localcloud.testing import alive, netns
+
 from .test_localcloud import isolated_port_base
 
 PORT_BASE = isolated_port_base(1)
@@ -29,78 +29,15 @@ CLUSTER = "real-nodes"
 GROUP = "real-spot"
 SPOT_TAINT = {"key": "spotInstance", "value": "true", "effect": "PREFER_NO_SCHEDULE"}
 TOLERATE_ALL = [{"operator": "Exists"}]
-HOST_SYSCTLS = ["vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops", "net/ipv4/conf/all/route_localnet",
-                "net/ipv4/ip_forward"]
-
-
-def _sysctls() -> dict[str, str]:
-    return {k: Path(f"/proc/sys/{k}").read_text().strip() for k in HOST_SYSCTLS}
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     """An isolated local cloud with real nodes; on the way out, proof that ``down`` leaves nothing."""
-    from localcloud.cloud import LocalCloud
-    from localcloud.config import Config
-    from localcloud.testing import Handle
+    from localcloud.testing import isolated
 
-    state = tmp_path_factory.mktemp("real-nodes") / "state"
-    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(PORT_BASE),
-           "SPOTFLOW_LOCALCLOUD_NODES": "real"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:  # the environment is the session's again whatever fails below (later tests read it)
-        sysctls_before, host_net_before = _sysctls(), _host_network()
-        cgroups_before = sorted(Path("/sys/fs/cgroup").glob("*/k8s.io"))
-        cloud = LocalCloud(Config())
-        try:
-            cloud.up()
-            h = Handle(cloud)
-            h.make_nodegroup(CLUSTER, GROUP, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=2,
-                             instance_types=["m5.large", "m5a.large"], timeout=120)
-            yield h
-        finally:
-            pids = {}
-            for pidfile in state.rglob("pids/*.json"):
-                pids[str(pidfile)] = json.loads(pidfile.read_text())["pid"]
-            cloud.down()
-    finally:
-        for os_key, value in saved.items():
-            if value is None:
-                os.environ.pop(os_key, None)
-            else:
-                os.environ[os_key] = value
-    # nothing of ours is left: processes, namespaces, mounts, ports, host sysctls
-    alive = [f"{where} (pid {pid})" for where, pid in pids.items() if _alive(pid)]
-    assert not alive, f"still running after down: {alive}"
-    assert not [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
-    with open("/proc/self/mountinfo") as f:
-        assert str(state) not in f.read()
-    for port in (PORT_BASE, PORT_BASE + 1, PORT_BASE + 2, PORT_BASE + 500):
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
-    assert _sysctls() == sysctls_before
-    assert _host_network() == host_net_before  # no bridge, chain or rule of ours (nor of a dockerd we started)
-    assert sorted(Path("/sys/fs/cgroup").glob("*/k8s.io")) == cgroups_before
-
-
-def _host_network() -> dict[str, list[str]]:
-    """The host's links and its iptables rules and chains (both tables), in a comparable form."""
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    rules = {t: subprocess.run(["iptables", "-t", t, "-S"], capture_output=True, text=True).stdout.splitlines()
-             for t in ("filter", "nat")}
-    return {"links": sorted(line.split(":")[1].strip() for line in links.splitlines()), **rules}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _netns() -> list[str]:
-    return sorted(p.name for p in Path("/run/netns").glob("*")) if Path("/run/netns").is_dir() else []
+    with isolated(tmp_path_factory.mktemp("real-nodes") / "state", PORT_BASE) as h:
+        h.make_nodegroup(CLUSTER, GROUP, "SPOT", labels={"lifecycle": "Ec2Spot"}, taints=[SPOT_TAINT], size=2,
+                         instance_types=["m5.large", "m5a.large"], timeout=120)
+        yield h
 
 
 def _v1(real) -> client.CoreV1Api:
@@ -244,7 +181,7 @@ def test_pod_calls_the_apiserver_in_cluster_as_rbac_allows(real):
 def test_nothing_can_leave_by_construction(real, pair):
     """Proof by inspection, never by sending packets out: the cluster's namespace has no route off it,
     no interface to the host; the host has no route into it and no rule of kube-proxy."""
-    plane_ns = [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
+    plane_ns = [n for n in netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
     assert len(plane_ns) == 1
     ns = plane_ns[0]
     for family in ("-4", "-6"):
@@ -282,7 +219,7 @@ def test_spot_interruption_sigterms_the_pod_and_a_new_node_joins(real, pair):
     with urllib.request.urlopen(req, timeout=120) as r:
         assert json.load(r)["status"] == "completed"
     _logs_contain(real, "listener", "got SIGTERM")
-    assert not _alive(kubelet_pid)
+    assert not alive(kubelet_pid)
     after = real.wait_for_nodes(CLUSTER, GROUP, 2, timeout=120)
     assert victim not in after
     assert "victim" not in [p.metadata.name for p in _v1(real).list_namespaced_pod("default").items]
@@ -292,13 +229,13 @@ def test_two_clusters_have_separate_networks(real):
     other = f"real-other-{uuid.uuid4().hex[:4]}"
     real.ensure_cluster(other)
     try:
-        names = [n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
+        names = [n for n in netns() if n.startswith(f"spotflow-{PORT_BASE}-")]
         assert len(names) == 2
     finally:
         real.delete_cluster(other)
     deadline = time.monotonic() + 30
-    while len([n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-")]) != 1:
-        assert time.monotonic() < deadline, _netns()
+    while len([n for n in netns() if n.startswith(f"spotflow-{PORT_BASE}-")]) != 1:
+        assert time.monotonic() < deadline, netns()
         time.sleep(0.5)
 
 
@@ -355,6 +292,10 @@ def test_a_db_instance_answers_pods_at_its_endpoint(real):
     assert _exec(real, "db-client", f"printf '{SSL_REQUEST}' | nc -w 3 {address} {port} | head -c 1") == "S"
     refused = _exec(real, "db-client", f"printf '{PLAIN_STARTUP}' | nc -w 3 {address} {port} | tr '\\0' ' '")
     assert refused.startswith("E") and "no encryption" in refused, refused
+    # a session that says nothing for a while (an idle pool connection, a watch) is not cut on the way
+    took = _exec(real, "db-client", f"s=$(date +%s); (printf '{SSL_REQUEST}'; sleep 12) | nc -w 3 {address} {port} "
+                 ">/dev/null; echo $(( $(date +%s) - s ))")
+    assert int(took.strip()) >= 12, took
 
     rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
     deadline = time.monotonic() + 30
@@ -366,5 +307,5 @@ def test_a_db_instance_answers_pods_at_its_endpoint(real):
 
 
 def _lo_addresses() -> str:
-    ns = next(n for n in _netns() if n.startswith(f"spotflow-{PORT_BASE}-"))
+    ns = next(n for n in netns() if n.startswith(f"spotflow-{PORT_BASE}-"))
     return subprocess.run(["ip", "-n", ns, "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
