@@ -58,8 +58,8 @@ def image() -> str:
     tar = subprocess.run(["tar", "-C", str(REPO), "-c", "dags", "docker"], capture_output=True, check=True).stdout
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}
     build = subprocess.run(
-        # --network host, as ecr_image builds it (ecr_image_build_network_mode): pip reaches the package index
-        # for docker/requirements.txt (the FAB provider) also with a daemon that has no bridge network
+        # --network host, as ecr_image builds it (ecr_image_build_network_mode): works with a daemon that has
+        # no bridge network (the local cloud's); against the stand-in base pip downloads nothing
         ["docker", "build", "--network", "host", "--build-arg", f"AIRFLOW_BASE_IMAGE={BASE}", "--build-arg", "SPOTFLOW_REVISION=pytest",
          "-f", "docker/Dockerfile", "-t", TAG, "-"],
         input=tar, capture_output=True, timeout=1800, env=env,
