@@ -18,7 +18,10 @@ INVENTORY ?= inventories/local
 # ports): a cloud that make site left running is never touched by the tests
 # make test's pytest workers (tests/conftest.py says which tests may run side by side)
 TEST_WORKERS ?= 2
-TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFLOW_LOCALCLOUD_PORT_BASE=16000;
+# (simulated nodes: the tests that need real ones start a cloud of their own)
+TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFLOW_LOCALCLOUD_PORT_BASE=16000 SPOTFLOW_LOCALCLOUD_NODES=simulated;
+# the main job's cloud runs real nodes: Airflow really starts (SPOTFLOW_LOCALCLOUD_NODES=simulated: Node objects only)
+MAIN_NODES := $${SPOTFLOW_LOCALCLOUD_NODES:-real}
 
 .PHONY: help bootstrap images up down status site verify teardown drill test e2e lint sanity unit bench clean
 
@@ -31,8 +34,8 @@ bootstrap: ## Debian packages, Python venv, collections, control plane build (id
 images: bootstrap ## the local stand-in for apache/airflow:3.3.2 (cached; needs dockerd: make up)
 	@$(WITH_CLOUD) bash localcloud/images/build-airflow-base.sh
 
-up: bootstrap ## start the local cloud (idempotent)
-	@$(PY) -m localcloud up
+up: bootstrap ## start the local cloud (idempotent; real nodes)
+	@SPOTFLOW_LOCALCLOUD_NODES=$(MAIN_NODES) $(PY) -m localcloud up
 
 down: ## stop the local cloud (exactly the processes it started)
 	@$(PY) -m localcloud down

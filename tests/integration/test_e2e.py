@@ -1,7 +1,9 @@
 """The whole journey against the local cloud, with the playbooks a user runs.
 
 - site.yml --check on an empty account creates nothing;
-- site.yml converges; a second run and a --check run report changed=0;
+- site.yml converges on real nodes (a local cloud of its own: Airflow really
+  starts against the PostgreSQL behind RDS, with its EFS volumes); a second
+  run and a --check run report changed=0;
 - verify.yml passes; the Spot interruption drill heals;
 - teardown.yml removes everything: listing every resource type site.yml
   creates finds none of ours; a second teardown changes nothing;
@@ -108,8 +110,21 @@ def test_check_mode_on_an_empty_account_creates_nothing(localcloud):
     assert leftovers(ours(localcloud, cluster)) == {}
 
 
-def test_the_journey(localcloud):
-    cluster = "e2e"
+@pytest.fixture(scope="module")
+def real_cloud(tmp_path_factory):
+    """A local cloud of the journey's own with real nodes: Airflow really starts, its database is the
+    PostgreSQL behind RDS and its volumes the EFS directories (verify.yml runs `airflow db check` in the
+    scheduler's pod); on the way out, proof that ``down`` left nothing behind."""
+    from localcloud.testing import isolated
+
+    from .test_localcloud import isolated_port_base
+
+    with isolated(tmp_path_factory.mktemp("journey") / "state", isolated_port_base(3)) as h:
+        yield h
+
+
+def test_the_journey(real_cloud):
+    localcloud, cluster = real_cloud, "e2e"
     first = run_ok(localcloud, "site.yml", cluster)
     assert first.recap["changed"] > 0
     assert "Cost/day" in first.stdout and "Secrets Manager" in first.stdout
@@ -168,7 +183,8 @@ def test_interrupted_site_converges_without_duplicates(localcloud):
         proc.wait(timeout=60)
     assert killed_at, "site.yml never reached the efs_storage access points"
 
-    run_ok(localcloud, "site.yml", cluster)
+    # simulated nodes run nothing: no verify.yml (it execs in the scheduler's pod); the journey verifies
+    run_ok(localcloud, "site.yml", cluster, extra_args=["--skip-tags", "verify"])
     found = ours(localcloud, cluster)
     assert len(found["efs_access_points"]) == 2, found["efs_access_points"]
     assert len(found["oidc_providers"]) == 1, found["oidc_providers"]
