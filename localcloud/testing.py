@@ -209,32 +209,42 @@ def netns() -> list[str]:
 
 
 @contextlib.contextmanager
-def isolated(state: Path, port_base: int, nodes: str = "real") -> Iterator[Handle]:
-    """A local cloud of the caller's own (state dir, ports, node kind), up for the ``with`` block; the
-    process's environment names it meanwhile (playbooks and clients find it) and is restored after. On the
-    way out, proof that ``down`` left nothing behind: no process of its pid files, network namespace, mount
-    under its state dir, listening port, changed host sysctl, link or iptables rule."""
-    from .config import Config
-
-    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(port_base),
-           "SPOTFLOW_LOCALCLOUD_NODES": nodes}
+def _environ(env: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    try:  # the environment is the session's again whatever fails below (later tests read it)
-        sysctls_before, host_net_before = host_sysctls(), host_network()
-        cloud = LocalCloud(Config())
-        try:
-            cloud.up()
-            yield Handle(cloud)
-        finally:
-            pids = {str(p): json.loads(p.read_text())["pid"] for p in state.rglob("pids/*.json")}
-            cloud.down()
+    try:
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def isolated(state: Path, port_base: int, nodes: str = "real") -> Iterator[Handle]:
+    """A local cloud of the caller's own (state dir, ports, node kind), up for the ``with`` block. The
+    process's environment names it only while it starts and stops: inside the block it is the session's
+    again, so a session fixture first made there (the ``localcloud`` one) never takes this cloud for its
+    own; use the Handle. On the way out, proof that ``down`` left nothing behind: no process of its pid
+    files, network namespace, mount under its state dir, listening port, changed host sysctl, link or
+    iptables rule."""
+    from .config import Config
+
+    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(port_base),
+           "SPOTFLOW_LOCALCLOUD_NODES": nodes}
+    sysctls_before, host_net_before = host_sysctls(), host_network()
+    with _environ(env):
+        cloud = LocalCloud(Config())
+    try:
+        with _environ(env):
+            cloud.up()
+        yield Handle(cloud)
+    finally:
+        pids = {str(p): json.loads(p.read_text())["pid"] for p in state.rglob("pids/*.json")}
+        with _environ(env):
+            cloud.down()
     left = [f"{where} (pid {pid})" for where, pid in pids.items() if alive(pid)]
     assert not left, f"still running after down: {left}"
     assert not [n for n in netns() if n.startswith(f"spotflow-{port_base}-")]
