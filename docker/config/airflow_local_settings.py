@@ -47,6 +47,20 @@ Tasks left alone
 * Tasks sent to another executor with ``executor="..."`` that is not a
   KubernetesExecutor.
 
+A SIGTERM fails the running try at once
+---------------------------------------
+A Spot interruption drains the node: the worker pod is evicted and its task
+gets SIGTERM.  Airflow 3.3's task runner only calls the operator's
+``on_kill()`` then and lets the task run on until the kubelet kills it at the
+end of the grace period, so the try ends as "killed externally" with nothing in
+its log, and its retry waits for that.  Every KubernetesExecutor task
+therefore gets an ``on_execute_callback`` that chains a SIGTERM handler to the
+task runner's: after ``on_kill()`` the try fails with ``WorkerPodTerminated``
+("Received SIGTERM ..."), which the task log shows, and the scheduler retries
+it at once on another node (Airflow 2 behaved so).  This applies whatever the
+node (a drained On-Demand node stops its pods the same way) and is not switched
+off by the retries opt-out; ``SPOTFLOW_SPOT_POLICY=off`` disables it too.
+
 Set ``SPOTFLOW_SPOT_POLICY=off`` to disable the policy entirely (e.g. a
 deployment without Spot workers).
 """
@@ -55,6 +69,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from datetime import timedelta
 from typing import Any
 
@@ -213,11 +228,62 @@ def runs_on_spot(task: Any) -> bool:
 
 
 # --------------------------------------------------------------------------
+# a SIGTERM fails the running try
+# --------------------------------------------------------------------------
+SIGTERM_MESSAGE = (
+    "Received SIGTERM: the worker pod is being stopped (its node is drained for a Spot interruption, or the "
+    "pod was deleted). This try fails now so that it is retried on another node."
+)
+
+
+def _worker_pod_terminated(message: str) -> BaseException:
+    """``WorkerPodTerminated(message)``: an AirflowException, so the task runner logs it and retries the try."""
+    from airflow.sdk.exceptions import AirflowException
+
+    global WorkerPodTerminated
+    if WorkerPodTerminated is None:
+        WorkerPodTerminated = type("WorkerPodTerminated", (AirflowException,), {"__module__": __name__})
+    return WorkerPodTerminated(message)
+
+
+WorkerPodTerminated: Any = None  # the exception class, made on first use (this module loads before Airflow's)
+
+
+def fail_on_sigterm(context: Any = None) -> None:
+    """``on_execute_callback``: chain a SIGTERM handler to the task runner's (which calls ``on_kill()``), then
+    fail the try with ``WorkerPodTerminated``. Runs in the task process's main thread right before
+    ``execute``, after the task runner installed its own handler."""
+    previous = signal.getsignal(signal.SIGTERM)
+    pid = os.getpid()
+
+    def _on_sigterm(signum: int, frame: Any) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        if os.getpid() == pid:  # not in a process the task forked
+            raise _worker_pod_terminated(SIGTERM_MESSAGE)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _add_fail_on_sigterm(task: Any) -> None:
+    callbacks = task.on_execute_callback
+    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
+    if fail_on_sigterm not in callbacks:
+        task.on_execute_callback = [*callbacks, fail_on_sigterm]
+
+
+# --------------------------------------------------------------------------
 # the policy
 # --------------------------------------------------------------------------
 def task_policy(task: Any) -> None:
-    """Cluster policy hook: give tasks that run on Spot retries with back-off."""
-    if not policy_enabled() or opted_out(task) or not runs_on_spot(task):
+    """Cluster policy hook: a SIGTERM fails the running try at once (every KubernetesExecutor task); tasks
+    that run on Spot get retries with back-off."""
+    if not policy_enabled():
+        return
+    executor = getattr(task, "executor", None)
+    if not executor or "KubernetesExecutor" in str(executor):
+        _add_fail_on_sigterm(task)
+    if opted_out(task) or not runs_on_spot(task):
         return
     wanted = min_retries()
     if (task.retries or 0) < wanted:

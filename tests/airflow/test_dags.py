@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DAGS_DIR
 
-EXPECTED_DAGS = {"spot_bash_fanout", "spot_checkpointed_batch"}
+EXPECTED_DAGS = {"spot_bash_fanout", "spot_checkpointed_batch", "spotflow_smoke"}
 
 
 def test_no_import_errors(dagbag):
@@ -67,6 +67,19 @@ def test_bash_fanout_runs(dagbag):
     assert states["this_will_skip"] == "skipped"
     assert states["run_this_last"] == "skipped"  # all_success with a skipped upstream
 
+
+
+def test_smoke_dag_runs_unpaused_and_reports_where(dagbag, monkeypatch):
+    """verify.yml triggers it without unpausing it, and reads each task's node and pod from its XCom."""
+    dag = dagbag.get_dag("spotflow_smoke")
+    assert dag.is_paused_upon_creation is False and dag.schedule is None
+    assert set(dag.task_ids) == {"where_am_i_1", "where_am_i_2"} and not any(t.upstream_task_ids for t in dag.tasks)
+    monkeypatch.setenv("SPOTFLOW_NODE_NAME", "ip-10-0-0-1.ec2.internal")
+    dagrun = dag.test()
+    assert dagrun.state == "success", _ti_states(dagrun)
+    for ti in dagrun.get_task_instances():
+        where = ti.xcom_pull(task_ids=ti.task_id)
+        assert where["node"] == "ip-10-0-0-1.ec2.internal" and where["pod"], where
 
 def test_checkpointed_batch_runs_and_checkpoints(dagbag, load_dag_module, tmp_path, monkeypatch):
     monkeypatch.setenv("SPOTFLOW_CHECKPOINT_DIR", str(tmp_path))

@@ -243,3 +243,52 @@ def test_dagbag_applies_policy_and_serialization_keeps_it(tmp_path):
     seen = {t.task_id: (t.retries, float(t.retry_exponential_backoff)) for t in serialized.tasks}
     assert seen == got
     assert serialized.get_task("plain").max_retry_delay == timedelta(seconds=1800)
+
+
+# --- a SIGTERM fails the running try -----------------------------------------
+def test_every_kubernetes_task_fails_its_try_on_sigterm(policy):
+    spot, pinned = _bash(policy), _bash(policy, executor_config=_pod(affinity=_affinity("In", ["OnDemand"])))
+    opted = _bash(policy, executor_config={"spotflow": {"spot_retries": False}})
+    for op in (spot, pinned, opted):
+        assert op.on_execute_callback == [policy.fail_on_sigterm]
+    policy.task_policy(spot)  # parsed again: not added twice
+    assert spot.on_execute_callback == [policy.fail_on_sigterm]
+    other = _bash(policy, executor="CeleryExecutor")
+    assert not other.on_execute_callback
+
+
+def test_an_authors_execute_callbacks_are_kept(policy):
+    def mine(context):
+        return None
+
+    assert _bash(policy, on_execute_callback=mine).on_execute_callback == [mine, policy.fail_on_sigterm]
+    assert _bash(policy, on_execute_callback=[mine]).on_execute_callback == [mine, policy.fail_on_sigterm]
+
+
+def test_the_sigterm_handler_runs_the_task_runners_then_fails_the_try(policy):
+    import os
+    import signal
+
+    from airflow.sdk.exceptions import AirflowException
+
+    ran = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: ran.append("on_kill"))  # the task runner's
+    try:
+        policy.fail_on_sigterm({})
+        with pytest.raises(AirflowException, match="Received SIGTERM") as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert type(caught.value).__name__ == "WorkerPodTerminated" and ran == ["on_kill"]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_mapped_task_gets_the_sigterm_callback(policy):
+    with _dag():
+
+        @task
+        def work(x):
+            return x
+
+        mapped = work.expand(x=[1, 2])
+    policy.task_policy(mapped.operator)
+    assert mapped.operator.on_execute_callback == [policy.fail_on_sigterm]

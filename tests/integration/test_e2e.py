@@ -4,7 +4,10 @@
 - site.yml converges on real nodes (a local cloud of its own: Airflow really
   starts against the PostgreSQL behind RDS, with its EFS volumes); a second
   run and a --check run report changed=0;
-- verify.yml passes; the Spot interruption drill heals;
+- verify.yml passes (it runs the smoke DAG on Spot through the Airflow API);
+  `make ui`'s forward serves the UI and the admin password from Secrets
+  Manager logs in; the Spot interruption drill reclaims the node under a
+  running task and the DAG run still succeeds;
 - teardown.yml removes everything: listing every resource type site.yml
   creates finds none of ours; a second teardown changes nothing;
 - a site.yml killed in the middle of a role converges on the next run with no
@@ -13,11 +16,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -123,6 +131,50 @@ def real_cloud(tmp_path_factory):
         yield h
 
 
+def _http(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json", "Accept": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, {}
+
+
+def ui_login(localcloud, cluster: str) -> list[dict]:
+    """`make ui` (scripts/airflow-ui.sh): the forward serves the API on the host, the password that
+    scripts/airflow_admin_password.py reads from Secrets Manager logs the admin in; returns the smoke DAG's runs."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | localcloud.env | {
+        "SPOTFLOW_CLUSTER_NAME": cluster, "SPOTFLOW_UI_PORT": str(port)}
+    forward = subprocess.Popen(["bash", "scripts/airflow-ui.sh"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            try:
+                if _http(f"{base}/api/v2/monitor/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert forward.poll() is None and time.monotonic() < deadline, forward.communicate(timeout=10)[0]
+            time.sleep(1)
+        password = subprocess.run([sys.executable, "scripts/airflow_admin_password.py", "--cluster", cluster], cwd=REPO,
+                                  env=env, capture_output=True, text=True, check=True).stdout.strip()
+        assert _http(f"{base}/auth/token", {"username": "admin", "password": password + "x"})[0] == 401
+        status, login = _http(f"{base}/auth/token", {"username": "admin", "password": password})
+        assert status == 201 and login["access_token"]
+        status, runs = _http(f"{base}/api/v2/dags/spotflow_smoke/dagRuns", token=login["access_token"])
+        assert status == 200
+        return runs["dag_runs"]
+    finally:
+        forward.send_signal(signal.SIGINT)
+        forward.wait(timeout=30)
+
+
 def test_the_journey(real_cloud):
     localcloud, cluster = real_cloud, "e2e"
     first = run_ok(localcloud, "site.yml", cluster)
@@ -147,7 +199,14 @@ def test_the_journey(real_cloud):
         assert f"TASK [{role} : " in alone.stdout
 
     run_ok(localcloud, "verify.yml", cluster)
-    run_ok(localcloud, "spot_interruption_drill.yml", cluster)
+    # every verify (the two site.yml runs, verify.yml) ran the smoke DAG to success
+    runs = ui_login(localcloud, cluster)
+    assert len(runs) == 3 and {r["state"] for r in runs} == {"success"}, runs
+    drill = run_ok(localcloud, "spot_interruption_drill.yml", cluster)
+    # the drill reclaimed the node under a running task (its own assertions: the run succeeded, no task failed,
+    # tries one at a time, the SIGTERM in the interrupted try's log); one try lost per interrupted task
+    cost = re.search(r"tasks interrupted (\d+), tries used by interruptions (\d+)", " ".join(drill.stdout.split()))
+    assert cost and 1 <= int(cost[1]) == int(cost[2]), drill.stdout[-4000:]
 
     run_ok(localcloud, "teardown.yml", cluster, extra_vars={"teardown_confirm": "yes"})
     assert leftovers(ours(localcloud, cluster)) == {}

@@ -219,4 +219,100 @@ def test_the_filters_are_registered_under_the_role_name():
     assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_expected_objects",
                                                "airflow_app_index_objects", "airflow_app_kinds_to_delete",
                                                "airflow_app_found_objects", "airflow_app_async_db_url",
-                                               "airflow_app_async_db_url_errors"}
+                                               "airflow_app_async_db_url_errors", "airflow_app_smoke_run",
+                                               "airflow_app_smoke_run_logs", "airflow_app_smoke_interruptions"}
+
+
+# ---------------------------------------------------------------- what the smoke DAG run showed
+SPOT = {"lifecycle": "Ec2Spot"}
+RUN = {"dag_id": "spotflow_smoke", "dag_run_id": "r1", "state": "success",
+       "queued_at": "2026-12-04T10:00:00.5Z", "end_date": "2026-12-04T10:00:42.75+00:00"}
+
+
+def _xcom(node, pod="w-1"):
+    return {"status": 200, "json": {"key": "return_value", "value": {"node": node, "pod": pod}}}
+
+
+def _node(labels):
+    return {"resources": [{"metadata": {"name": "n", "labels": labels}}]}
+
+
+def _tries(*spans, pods=("w-1", "w-1b")):
+    return {"status": 200, "json": {"task_instances": [
+        {"try_number": n, "state": st, "hostname": pod, "start_date": a, "end_date": b}
+        for n, ((st, a, b), pod) in enumerate(zip(spans, pods), 1)][::-1]}}
+
+
+ONE_TRY = _tries(("success", "2026-12-04T10:00:05Z", "2026-12-04T10:00:09Z"))
+
+
+def test_smoke_run_reads_where_each_task_ran():
+    tis = [{"task_id": "a", "state": "success", "try_number": 1}, {"task_id": "b", "state": "success", "try_number": 2}]
+    b_tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
+                     ("success", "2026-12-04T10:00:35.5Z", "2026-12-04T10:00:40Z"), pods=("w-2", "w-2b"))
+    run = f.airflow_app_smoke_run(
+        RUN, tis, [ONE_TRY, b_tries], [_xcom("ip-1"), _xcom("ip-2", "w-2b")],
+        [_node({"lifecycle": "Ec2Spot", "eks.amazonaws.com/capacityType": "SPOT"}),
+         _node({"lifecycle": "OnDemand", "eks.amazonaws.com/capacityType": "ON_DEMAND"})], SPOT)
+    assert run["seconds"] == 42.2 and run["state"] == "success" and run["run_id"] == "r1"
+    assert [(t["task_id"], t["pod"], t["node"], t["capacity_type"], t["on_spot"], t["try_number"], t["overlapping_tries"])
+            for t in run["tasks"]] == [("a", "w-1", "ip-1", "SPOT", True, 1, False),
+                                       ("b", "w-2b", "ip-2", "ON_DEMAND", False, 2, False)]
+    assert [(t["try_number"], t["state"], t["pod"]) for t in run["tasks"][1]["tries"]] == [(1, "failed", "w-2"), (2, "success", "w-2b")]
+    assert run["report"] == ("spotflow_smoke run r1: success in 42.2 s; a success on ip-1 (SPOT), try 1; "
+                             "b success on ip-2 (ON_DEMAND), try 2")
+
+
+def test_smoke_run_tries_that_overlap_are_flagged():
+    tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:30Z"),
+                   ("success", "2026-12-04T10:00:29Z", "2026-12-04T10:00:40Z"))
+    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a", "try_number": 2}], [tries], [_xcom("ip-1")],
+                                  [_node(SPOT)], SPOT)
+    assert run["tasks"][0]["overlapping_tries"] is True
+
+
+def test_smoke_run_a_task_without_its_xcom_or_node_is_not_on_spot():
+    tis = [{"task_id": "a", "state": "failed", "try_number": 1}, {"task_id": "b", "state": "success", "try_number": 1}]
+    run = f.airflow_app_smoke_run(dict(RUN, state="failed", end_date=None), tis,
+                                  [{"status": 404, "json": {}}, ONE_TRY],
+                                  [{"status": 404, "json": {"detail": "not found"}}, _xcom("gone")],
+                                  [{"resources": []}, {"resources": []}], SPOT)
+    assert [(t["node"], t["on_spot"], t["tries"]) for t in run["tasks"]][0] == ("", False, [])
+    assert run["tasks"][1]["on_spot"] is False
+    assert run["seconds"] is None
+
+
+def test_smoke_run_karpenter_capacity_label_and_lists_of_different_lengths():
+    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a"}], [ONE_TRY], [_xcom("k")],
+                                  [_node({"lifecycle": "Ec2Spot", "karpenter.sh/capacity-type": "spot"})], SPOT)
+    assert run["tasks"][0]["capacity_type"] == "spot" and run["tasks"][0]["on_spot"]
+    with pytest.raises(ValueError, match="1 task instances, 1 try lists, 0 XComs, 1 node reads"):
+        f.airflow_app_smoke_run(RUN, [{"task_id": "a"}], [ONE_TRY], [], [{}], SPOT)
+
+
+def test_smoke_run_logs_mark_the_tries_that_got_a_sigterm():
+    tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
+                   ("success", "2026-12-04T10:00:35Z", "2026-12-04T10:00:40Z"))
+    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a", "try_number": 2}], [tries], [_xcom("ip-1")], [_node(SPOT)], SPOT)
+    task = run["tasks"][0]
+    logs = [{"item": [task, task["tries"][0]], "json": {"content": [{"event": "Received SIGTERM. Terminating"}]}},
+            {"item": [task, task["tries"][1]], "json": {"content": [{"event": "spotflow-smoke: running"}]}}]
+    marked = f.airflow_app_smoke_run_logs(run, logs)
+    assert [t["sigterm"] for t in marked["tasks"][0]["tries"]] == [True, False]
+    assert "sigterm" not in run["tasks"][0]["tries"][0], "the input is left alone"
+
+
+def test_smoke_interruptions_count_the_tries_a_reclaim_cost():
+    lost = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
+                  ("success", "2026-12-04T10:00:42.5Z", "2026-12-04T10:00:50Z"), pods=("w-1", "w-1b"))
+    calm = _tries(("success", "2026-12-04T10:00:05Z", "2026-12-04T10:00:30Z"), pods=("w-2",))
+    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a", "try_number": 2}, {"task_id": "b", "try_number": 1}],
+                                  [lost, calm], [_xcom("ip-1", "w-1b"), _xcom("ip-2", "w-2")],
+                                  [_node(SPOT), _node(SPOT)], SPOT)
+    task = run["tasks"][0]
+    run = f.airflow_app_smoke_run_logs(run, [{"item": [task, task["tries"][0]], "json": {"content": "SIGTERM"}}])
+    got = f.airflow_app_smoke_interruptions(run, ["w-1", "w-9"])
+    assert got == {"tasks": [{"task_id": "a", "tries_lost": 1, "sigterm": True, "retried": True,
+                              "seconds_to_running_again": 22.5}],
+                   "tasks_interrupted": 1, "tries_used": 1, "seconds_to_running_again": 22.5}
+    assert f.airflow_app_smoke_interruptions(run, [])["tasks_interrupted"] == 0

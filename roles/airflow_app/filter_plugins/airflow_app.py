@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the airflow_app role: which objects verify reads back and how it indexes them, which
 objects absent deletes (were {% set %} loops in tasks/verify.yml and tasks/absent.yml), and the async
-metadata DB URL derived from the sync one."""
+metadata DB URL derived from the sync one, and what the smoke DAG run showed."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 # What the role's templates create besides the Deployments (tasks/present.yml)
@@ -154,6 +155,95 @@ def airflow_app_async_db_url(url):
     return "postgresql+asyncpg://" + base + ("?" + urlencode(converted) if converted else "")
 
 
+def _api_time(value):
+    """An Airflow API timestamp (ISO 8601, ``Z`` or an offset, with or without fractions) as a datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def airflow_app_smoke_run(dag_run, task_instances, tries, xcoms, nodes, node_selector):
+    """What the smoke DAG run showed, from the Airflow API's DAG run and task instances, and per task
+    instance (``uri`` results, in the same order): its tries (``.../tries``), its ``return_value`` XCom
+    (``{"pod", "node"}``) and the node that names (``k8s_info``)::
+
+        {"dag_id", "run_id", "state", "seconds" (queued to end), "report": one line of it all,
+         "tasks": [{"task_id", "state", "try_number", "pod", "node", "capacity_type", "on_spot",
+                    "overlapping_tries", "tries": [{"try_number", "state", "pod", "start", "end"}]}]}
+
+    ``on_spot``: the node exists and carries every label of ``node_selector`` (the workers' node
+    selector); ``capacity_type`` is the node's EKS or Karpenter capacity label, for the report;
+    ``overlapping_tries``: a try started before the one before it had ended (a task ran twice at once)."""
+    if not (len(task_instances) == len(tries) == len(xcoms) == len(nodes)):
+        raise ValueError("airflow_app_smoke_run: {0} task instances, {1} try lists, {2} XComs, {3} node reads".format(
+            len(task_instances), len(tries), len(xcoms), len(nodes)))
+    tasks = []
+    for ti, tried, xcom, node in zip(task_instances, tries, xcoms, nodes):
+        value = ((xcom.get("json") or {}).get("value") if xcom.get("status") == 200 else None) or {}
+        node_obj = (node.get("resources") or [None])[0] or {}
+        labels = (node_obj.get("metadata") or {}).get("labels") or {}
+        history = sorted(({"try_number": t.get("try_number"), "state": t.get("state"), "pod": t.get("hostname") or "",
+                           "start": t.get("start_date"), "end": t.get("end_date")}
+                          for t in (tried.get("json") or {}).get("task_instances") or []), key=lambda t: t["try_number"])
+        overlapping = any(_api_time(later["start"]) < _api_time(earlier["end"])
+                          for earlier, later in zip(history, history[1:])
+                          if earlier["end"] and later["start"])
+        tasks.append({
+            "task_id": ti["task_id"], "state": ti.get("state"), "try_number": ti.get("try_number"),
+            "pod": value.get("pod", ""), "node": value.get("node", ""),
+            "capacity_type": labels.get("eks.amazonaws.com/capacityType") or labels.get("karpenter.sh/capacity-type") or "",
+            "on_spot": bool(node_obj) and all(labels.get(k) == str(v) for k, v in (node_selector or {}).items()),
+            "overlapping_tries": overlapping, "tries": history,
+        })
+    start, end = _api_time(dag_run.get("queued_at")), _api_time(dag_run.get("end_date"))
+    run = {
+        "dag_id": dag_run.get("dag_id"), "run_id": dag_run.get("dag_run_id"), "state": dag_run.get("state"),
+        "seconds": round((end - start).total_seconds(), 1) if start and end else None, "tasks": tasks,
+    }
+    run["report"] = "{dag_id} run {run_id}: {state} in {seconds} s; ".format(**run) + "; ".join(
+        "{task_id} {state} on {node} ({capacity_type}), try {try_number}".format(**t) for t in tasks)
+    return run
+
+
+def airflow_app_smoke_run_logs(run, logs):
+    """``run`` (``airflow_app_smoke_run``) with ``sigterm`` on every try: whether its log (``uri`` results
+    of ``.../logs/<try>``, one per try, items ``[task, try]`` as from ``subelements('tries')``) mentions
+    a SIGTERM, as a task on a reclaimed Spot node's log does."""
+    said = {}
+    for result in logs:
+        task, tried = result["item"]
+        text = str(((result.get("json") or {}).get("content")) or "")
+        said[(task["task_id"], tried["try_number"])] = "SIGTERM" in text
+    tasks = [dict(t, tries=[dict(tr, sigterm=said.get((t["task_id"], tr["try_number"]), False)) for tr in t["tries"]])
+             for t in run["tasks"]]
+    return dict(run, tasks=tasks)
+
+
+
+def airflow_app_smoke_interruptions(run, pods):
+    """What a Spot reclaim cost the smoke run: ``run`` is ``airflow_app_smoke_run`` (after
+    ``airflow_app_smoke_run_logs``), ``pods`` the names of the worker pods that ran on the reclaimed
+    nodes::
+
+        {"tasks": [{"task_id", "tries_lost", "sigterm" (every lost try's log says so), "retried" (a try
+                    ran after them), "seconds_to_running_again"}],
+         "tasks_interrupted", "tries_used", "seconds_to_running_again" (the longest)}
+
+    ``seconds_to_running_again`` runs from the end of the last lost try (the SIGTERM the eviction at the
+    notice sends) to the start of the next try."""
+    pods, tasks = set(pods or []), []
+    for task in run["tasks"]:
+        lost = [t for t in task["tries"] if t["pod"] in pods]
+        if not lost:
+            continue
+        later = [t for t in task["tries"] if t["try_number"] > lost[-1]["try_number"] and t["start"]]
+        again = (round((_api_time(later[0]["start"]) - _api_time(lost[-1]["end"])).total_seconds(), 1)
+                 if later and lost[-1]["end"] else None)
+        tasks.append({"task_id": task["task_id"], "tries_lost": len(lost), "sigterm": all(t.get("sigterm") for t in lost),
+                      "retried": bool(later), "seconds_to_running_again": again})
+    waits = [t["seconds_to_running_again"] for t in tasks if t["seconds_to_running_again"] is not None]
+    return {"tasks": tasks, "tasks_interrupted": len(tasks), "tries_used": sum(t["tries_lost"] for t in tasks),
+            "seconds_to_running_again": max(waits) if waits else None}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -164,4 +254,7 @@ class FilterModule:
             "airflow_app_found_objects": airflow_app_found_objects,
             "airflow_app_async_db_url": airflow_app_async_db_url,
             "airflow_app_async_db_url_errors": airflow_app_async_db_url_errors,
+            "airflow_app_smoke_run": airflow_app_smoke_run,
+            "airflow_app_smoke_run_logs": airflow_app_smoke_run_logs,
+            "airflow_app_smoke_interruptions": airflow_app_smoke_interruptions,
         }
