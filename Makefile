@@ -23,7 +23,7 @@ TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFL
 # the main job's cloud runs real nodes: Airflow really starts (SPOTFLOW_LOCALCLOUD_NODES=simulated: Node objects only)
 MAIN_NODES := $${SPOTFLOW_LOCALCLOUD_NODES:-real}
 
-.PHONY: help bootstrap images up down status site verify ui admin-password teardown drill test e2e lint sanity unit bench clean
+.PHONY: help bootstrap images up down status site verify ui admin-password latency teardown drill test e2e lint sanity unit bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ ui: ## forward the Airflow UI to http://127.0.0.1:8080 until Ctrl-C (after make 
 
 admin-password: ## print the Airflow admin password (from the local cloud's Secrets Manager)
 	@$(WITH_CLOUD) $(PY) scripts/airflow_admin_password.py
+
+latency: ## measure trigger -> worker pod Running -> a 1-second task done, on the deployed Airflow (after make site)
+	@$(WITH_CLOUD) $(PY) scripts/airflow_latency.py
 
 drill: ## the Spot interruption drill
 	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/spot_interruption_drill.yml

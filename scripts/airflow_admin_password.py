@@ -19,6 +19,12 @@ import boto3
 import botocore.exceptions
 
 
+def admin_secret(cluster: str, secret: str | None = None) -> dict[str, str]:
+    """The admin secret's ``{"username", "password"}`` (``secret``: name or ARN, default airflow_app's)."""
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret or f"spotflow/{cluster}/airflow/admin")
+    return json.loads(value["SecretString"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", default=os.environ.get("SPOTFLOW_CLUSTER_NAME", "spotflow"),
@@ -29,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     secret = args.secret or f"spotflow/{args.cluster}/airflow/admin"
     try:
-        value = boto3.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+        value = admin_secret(args.cluster, secret)
     except botocore.exceptions.BotoCoreError as err:
         print(f"cannot read secret {secret}: {err}", file=sys.stderr)
         return 1
@@ -37,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot read secret {secret}: {err.response['Error'].get('Message') or err}"
               " (has site.yml run for this cluster?)", file=sys.stderr)
         return 1
-    print(json.loads(value)[args.field])
+    print(value[args.field])
     return 0
 
 
