@@ -23,7 +23,7 @@ TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFL
 # the main job's cloud runs real nodes: Airflow really starts (SPOTFLOW_LOCALCLOUD_NODES=simulated: Node objects only)
 MAIN_NODES := $${SPOTFLOW_LOCALCLOUD_NODES:-real}
 
-.PHONY: help bootstrap images up down status site verify ui admin-password latency teardown drill test e2e lint sanity unit bench clean
+.PHONY: help bootstrap images up down status site verify ui admin-password latency teardown drill test e2e lint sanity unit bench figures clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ e2e: bootstrap ## only the end-to-end tests (part of make test), on the tests' l
 
 bench: up images ## measure site.yml against the local cloud with AWS-like latencies
 	@$(PY) scripts/benchmark.py
+
+figures: bootstrap ## measure the local cloud: cold/warm up, node join, per-node memory, image pull
+	@$(PY) scripts/localcloud_figures.py --json /tmp/lc-figures/figures.json
 
 clean: down ## remove the local clouds' state (caches in ~/.cache/spotflow stay)
 	@$(TEST_CLOUD) $(PY) -m localcloud down

@@ -222,18 +222,24 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def isolated_env(state: Path, port_base: int, nodes: str = "real") -> dict[str, str]:
+    """The variables that name an isolated local cloud (also for ``python -m localcloud`` as a subprocess)."""
+    return {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(port_base),
+            "SPOTFLOW_LOCALCLOUD_NODES": nodes}
+
+
 @contextlib.contextmanager
 def isolated(state: Path, port_base: int, nodes: str = "real") -> Iterator[Handle]:
     """A local cloud of the caller's own (state dir, ports, node kind), up for the ``with`` block. The
     process's environment names it only while it starts and stops: inside the block it is the session's
     again, so a session fixture first made there (the ``localcloud`` one) never takes this cloud for its
-    own; use the Handle. On the way out, proof that ``down`` left nothing behind: no process of its pid
-    files, network namespace, mount under its state dir, listening port, changed host sysctl, link or
-    iptables rule."""
+    own; use the Handle. A cloud already up there (``python -m localcloud up`` with ``isolated_env``) is
+    taken as it is (``up`` is idempotent) and stopped the same way. On the way out, proof that ``down``
+    left nothing behind: no process of its pid files, network namespace, mount under its state dir,
+    listening port, changed host sysctl, link or iptables rule."""
     from .config import Config
 
-    env = {"SPOTFLOW_LOCALCLOUD_STATE": str(state), "SPOTFLOW_LOCALCLOUD_PORT_BASE": str(port_base),
-           "SPOTFLOW_LOCALCLOUD_NODES": nodes}
+    env = isolated_env(state, port_base, nodes)
     sysctls_before, host_net_before = host_sysctls(), host_network()
     with _environ(env):
         cloud = LocalCloud(Config())
