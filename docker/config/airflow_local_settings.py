@@ -67,9 +67,11 @@ deployment without Spot workers).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -78,7 +80,7 @@ log = logging.getLogger(__name__)
 OPT_OUT_KEY = "spotflow"
 OPT_OUT_FLAG = "spot_retries"
 
-DEFAULT_MIN_RETRIES = 3
+DEFAULT_MIN_RETRIES = 0
 DEFAULT_BACKOFF_MULTIPLIER = 2.0
 DEFAULT_MAX_RETRY_DELAY_S = 1800
 
@@ -236,23 +238,307 @@ SIGTERM_MESSAGE = (
 )
 
 
+_EXCEPTIONS: dict[str, type] = {}  # made on first use: this module loads before Airflow's
+
+
+def _exception_class(name: str) -> type:
+    """``WorkerPodTerminated`` (an AirflowException, so the task runner logs it and retries the try) or its
+    subclass ``SpotInterruption``."""
+    if name not in _EXCEPTIONS:
+        from airflow.sdk.exceptions import AirflowException
+
+        base = AirflowException if name == "WorkerPodTerminated" else _exception_class("WorkerPodTerminated")
+        _EXCEPTIONS[name] = type(name, (base,), {"__module__": __name__})
+    return _EXCEPTIONS[name]
+
+
 def _worker_pod_terminated(message: str) -> BaseException:
-    """``WorkerPodTerminated(message)``: an AirflowException, so the task runner logs it and retries the try."""
-    from airflow.sdk.exceptions import AirflowException
-
-    global WorkerPodTerminated
-    if WorkerPodTerminated is None:
-        WorkerPodTerminated = type("WorkerPodTerminated", (AirflowException,), {"__module__": __name__})
-    return WorkerPodTerminated(message)
+    return _exception_class("WorkerPodTerminated")(message)
 
 
-WorkerPodTerminated: Any = None  # the exception class, made on first use (this module loads before Airflow's)
+def _spot_interruption(message: str) -> BaseException:
+    return _exception_class("SpotInterruption")(message)
+
+
+def is_spot_interruption(exception: BaseException) -> bool:
+    return "SpotInterruption" in _EXCEPTIONS and isinstance(exception, _EXCEPTIONS["SpotInterruption"])
+
+
+# --------------------------------------------------------------------------
+# a Spot interruption does not use up the task's retries
+# --------------------------------------------------------------------------
+INTERRUPTION_REASON = "Spot interruption"  # how the retry reason of an interrupted try begins
+LIMIT_FLAG = "spot_interruption_limit"  # executor_config={"spotflow": {LIMIT_FLAG: n}} overrides the env
+DEFAULT_INTERRUPTION_LIMIT = 5
+DEFAULT_INTERRUPTION_RETRY_DELAY_S = 15
+DEFAULT_EARLIER_TRY_WAIT_S = 150  # > the longest grace period a worker pod gets (120 s)
+
+# Node taints that mean "this node is going away": a cordon, the AWS Node Termination Handler's, Karpenter's
+# and cluster-autoscaler's disruption taints, and a node that stopped answering or shuts down.
+RECLAIM_TAINTS = frozenset({
+    "node.kubernetes.io/unschedulable",
+    "aws-node-termination-handler/spot-itn",
+    "aws-node-termination-handler/rebalance-recommendation",
+    "aws-node-termination-handler/asg-lifecycle-termination",
+    "karpenter.sh/disrupted",
+    "karpenter.sh/disruption",
+    "ToBeDeletedByClusterAutoscaler",
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.kubernetes.io/out-of-service",
+    "node.cloudprovider.kubernetes.io/shutdown",
+})
+# DisruptionTarget condition reasons (Kubernetes 1.26+) that mean the node, not the task, ended the pod;
+# PreemptionByScheduler (a higher-priority pod) is not one.
+DISRUPTION_REASONS = frozenset({
+    "EvictionByEvictionAPI", "DeletionByTaintManager", "TerminationByKubelet", "DeletionByPodGC",
+})
+
+
+def interruption_limit(executor_config: Any = None) -> int:
+    """Interruptions a task instance may have without counting: the task's
+    ``executor_config={"spotflow": {"spot_interruption_limit": n}}``, else ``SPOTFLOW_SPOT_INTERRUPTION_LIMIT``."""
+    marker = executor_config.get(OPT_OUT_KEY) if isinstance(executor_config, dict) else None
+    value = marker.get(LIMIT_FLAG) if isinstance(marker, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return _env_number("SPOTFLOW_SPOT_INTERRUPTION_LIMIT", DEFAULT_INTERRUPTION_LIMIT, int)
+
+
+def interruption_retry_delay() -> timedelta:
+    return timedelta(
+        seconds=_env_number("SPOTFLOW_SPOT_INTERRUPTION_RETRY_DELAY", DEFAULT_INTERRUPTION_RETRY_DELAY_S, int)
+    )
+
+
+def interruption_cause(pod: dict | None, node: dict | None, labels: dict[str, frozenset[str]] | None = None) -> str | None:
+    """Why the SIGTERM a worker pod got is a Spot interruption, or None when it is not (or cannot be told).
+
+    ``pod`` and ``node`` as the Kubernetes API returns them (camelCase dicts); ``node`` None: the Node is
+    gone. Interrupted: the pod's node has a Spot capacity label and is cordoned or carries a reclaim taint,
+    or the pod has a ``DisruptionTarget`` condition (1.26+) for an eviction, a node shutdown or a lost node;
+    or the node is gone and the pod could run on Spot. Not interrupted: a pod deleted on a healthy node, one
+    preempted, anything on On-Demand capacity. A task that fails by itself or is killed for memory gets no
+    SIGTERM and never comes here."""
+    if not pod:
+        return None
+    labels = labels or spot_labels()
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    node_name = spec.get("nodeName") or "(unknown)"
+    disruption = next((c for c in status.get("conditions") or []
+                       if c.get("type") == "DisruptionTarget" and c.get("status") == "True"), None)
+    if disruption is not None and disruption.get("reason") not in DISRUPTION_REASONS:
+        return None
+    if node is None:
+        if pod_spec_avoids_spot(spec, labels):
+            return None
+        return f"its node {node_name} is gone (the instance was reclaimed)"
+    node_labels = (node.get("metadata") or {}).get("labels") or {}
+    capacity = next((f"{key}={node_labels[key]}" for key, values in labels.items()
+                     if node_labels.get(key) in values), None)
+    if capacity is None:
+        return None
+    node_spec = node.get("spec") or {}
+    taints = [t.get("key") for t in node_spec.get("taints") or [] if t.get("key") in RECLAIM_TAINTS]
+    if node_spec.get("unschedulable"):
+        return f"its Spot node {node_name} ({capacity}) was cordoned for a reclaim"
+    if taints:
+        return f"its Spot node {node_name} ({capacity}) is tainted {taints[0]}"
+    if disruption is not None:
+        return f"the pod was taken off its Spot node {node_name} ({capacity}): {disruption.get('reason')}"
+    return None
+
+
+def interruption_message(cause: str, task: Any = None) -> str:
+    limit = interruption_limit(getattr(task, "executor_config", None))
+    return (f"{INTERRUPTION_REASON}: {cause} (the pod got SIGTERM). This try is retried and does not count against the task's retries "
+            f"(up to {limit} interruptions per task instance; past that the task fails).")
+
+
+def _kube() -> Any:
+    """The in-cluster Kubernetes API (the worker's service account), or None outside a pod."""
+    try:
+        from kubernetes import client, config
+
+        config.load_incluster_config()
+        return client.CoreV1Api()
+    except Exception:
+        return None
+
+
+def _kube_read(method: Any, *args: Any) -> dict | None:
+    """An object as the API returns it (camelCase dict); None when it does not exist."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return json.loads(method(*args, _preload_content=False, _request_timeout=5).data)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def _own_pod(api: Any) -> tuple[str, dict | None]:
+    with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+        namespace = f.read().strip()
+    return namespace, _kube_read(api.read_namespaced_pod, os.environ.get("HOSTNAME", ""), namespace)
+
+
+def observed_interruption() -> str | None:
+    """``interruption_cause`` of this worker pod, read from the Kubernetes API; None if it cannot be read
+    (the try then counts, as it would without Spotflow)."""
+    api = _kube()
+    if api is None:
+        return None
+    try:
+        _, pod = _own_pod(api)
+        node_name = ((pod or {}).get("spec") or {}).get("nodeName")
+        node = _kube_read(api.read_node, node_name) if node_name else None
+    except Exception as err:
+        log.warning("spotflow: cannot tell whether this SIGTERM is a Spot interruption (%s); the try counts", err)
+        return None
+    return interruption_cause(pod, node)
+
+
+def wait_for_earlier_tries(ti: Any) -> None:
+    """Block until no earlier try of this task instance still has a running pod (an interrupted pod can
+    outlive its try by its grace period), at most ``SPOTFLOW_EARLIER_TRY_WAIT`` seconds: a task never
+    runs twice at once."""
+    api = _kube()
+    if api is None:
+        return
+    deadline = time.monotonic() + _env_number("SPOTFLOW_EARLIER_TRY_WAIT", DEFAULT_EARLIER_TRY_WAIT_S, int)
+    try:
+        namespace, pod = _own_pod(api)
+        own = (pod or {}).get("metadata") or {}
+        keys = ("dag_id", "task_id", "run_id", "map_index")
+        selector = ",".join(f"{k}={own['labels'][k]}" for k in keys if k in (own.get("labels") or {}))
+        if not selector:
+            return
+        while True:
+            pods = json.loads(api.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False,
+                                                      _request_timeout=5).data)
+            running = [p["metadata"]["name"] for p in pods.get("items") or []
+                       if p["metadata"]["name"] != own.get("name")
+                       and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+            if not running:
+                return
+            if time.monotonic() > deadline:
+                log.warning("spotflow: pod(s) %s of an earlier try still run; starting anyway", ", ".join(running))
+                return
+            log.info("spotflow: waiting for pod(s) %s of an earlier try to be gone", ", ".join(running))
+            time.sleep(2)
+    except Exception as err:
+        log.warning("spotflow: cannot check for pods of earlier tries (%s)", err)
+
+
+class SpotInterruptionRetryPolicy:
+    """A task's retry policy in the worker (``fail_on_sigterm`` sets it; never serialized): a
+    ``SpotInterruption`` is retried even when the task has no retries left (the API server then gives the
+    try back, see ``count_interruption``), with ``SPOTFLOW_SPOT_INTERRUPTION_RETRY_DELAY`` seconds' delay;
+    anything else is left to the task's own policy, or to Airflow's rules."""
+
+    def __init__(self, wrapped: Any = None) -> None:
+        self.wrapped = wrapped
+
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> Any:
+        from airflow.sdk.definitions.retry_policy import RetryDecision
+
+        if is_spot_interruption(exception):
+            server = getattr((context or {}).get("ti"), "_ti_context_from_server", None)
+            if server is not None:
+                server.should_retry = True  # what the API server said at the start, for retries used up
+            return RetryDecision.retry(delay=interruption_retry_delay(), reason=str(exception)[:500])
+        if self.wrapped is not None:
+            return self.wrapped.evaluate(exception=exception, try_number=try_number, max_tries=max_tries,
+                                         context=context)
+        return RetryDecision()
+
+
+def count_interruption(session: Any, flush_context: Any = None, instances: Any = None) -> None:
+    """SQLAlchemy ``before_flush`` hook (registered in every Airflow process; acts in the API server's
+    execution API when a worker reports a try as up for retry with a ``Spot interruption`` reason):
+    the try is archived to ``task_instance_history``; when the task instance has had at most its limit of
+    interruptions (``interruption_limit``), ``max_tries`` grows by one, so the try does not count against
+    ``retries``; past the limit the task instance fails. The archived try's ``retry_reason`` says which."""
+    for tih in list(session.new):
+        if type(tih).__name__ != "TaskInstanceHistory" or not (tih.retry_reason or "").startswith(INTERRUPTION_REASON):
+            continue
+        from sqlalchemy import func, select
+
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.taskinstancehistory import TaskInstanceHistory
+
+        key = {"dag_id": tih.dag_id, "run_id": tih.run_id, "task_id": tih.task_id, "map_index": tih.map_index}
+        ti = next((o for o in session.identity_map.values()
+                   if isinstance(o, TaskInstance) and all(getattr(o, k) == v for k, v in key.items())), None)
+        if ti is None or ti.state not in ("up_for_retry", "running") or ti.try_number != tih.try_number:
+            continue
+        with session.no_autoflush:
+            earlier = session.scalar(
+                select(func.count()).select_from(TaskInstanceHistory).filter_by(**key)
+                .where(TaskInstanceHistory.retry_reason.like(INTERRUPTION_REASON + "%"))
+            )
+        count, limit = (earlier or 0) + 1, interruption_limit(tih.executor_config)
+        cause = tih.retry_reason.partition(": ")[2].partition(". This try")[0] or tih.retry_reason
+        where = f"{tih.dag_id}.{tih.task_id} run {tih.run_id} map_index {tih.map_index} try {tih.try_number}"
+        if count <= limit:
+            ti.max_tries = (ti.max_tries or 0) + 1
+            tih.retry_reason = (f"{INTERRUPTION_REASON} {count} of at most {limit}, not counted against retries: "
+                                f"{cause}")[:500]
+            log.warning("spotflow: %s: %s (max_tries now %s)", where, tih.retry_reason, ti.max_tries)
+        else:
+            # The execution API's own UPDATE sets the state it was sent (up_for_retry), possibly after this
+            # flush: the failure is written at commit (fail_over_the_limit).
+            session.info.setdefault(_FAIL_AT_COMMIT, []).append(ti)
+            tih.retry_reason = (f"{INTERRUPTION_REASON} {count}, more than the limit of {limit} per task "
+                                f"instance: the task fails: {cause}")[:500]
+            log.warning("spotflow: %s: %s", where, tih.retry_reason)
+        ti.retry_reason = tih.retry_reason
+
+
+_FAIL_AT_COMMIT = "spotflow_fail_at_commit"
+
+
+def fail_over_the_limit(session: Any) -> None:
+    """SQLAlchemy ``before_commit`` hook: the task instances ``count_interruption`` found past their limit
+    fail (after everything else the request wrote)."""
+    tis = session.info.pop(_FAIL_AT_COMMIT, [])
+    if not tis:
+        return
+    from sqlalchemy import update
+
+    from airflow.models.taskinstance import TaskInstance
+
+    session.flush()
+    for ti in tis:
+        session.execute(update(TaskInstance).where(TaskInstance.id == ti.id).values(state="failed"))
+
+
+def _listen_for_interruptions() -> None:
+    """Register ``count_interruption`` and ``fail_over_the_limit`` on every SQLAlchemy session (once)."""
+    try:
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+    except ImportError:  # pragma: no cover - Airflow always has SQLAlchemy
+        return
+    for name, hook in (("before_flush", count_interruption), ("before_commit", fail_over_the_limit)):
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)
 
 
 def fail_on_sigterm(context: Any = None) -> None:
     """``on_execute_callback``: chain a SIGTERM handler to the task runner's (which calls ``on_kill()``), then
-    fail the try with ``WorkerPodTerminated``. Runs in the task process's main thread right before
-    ``execute``, after the task runner installed its own handler."""
+    fail the try with ``SpotInterruption`` when the pod's Spot node is being reclaimed, else with
+    ``WorkerPodTerminated``. Runs in the task process's main thread right before ``execute``, after the
+    task runner installed its own handler. Also gives the task the retry policy that retries an interrupted
+    try without counting it, and waits until the pods of the task instance's earlier tries are gone."""
+    ti = (context or {}).get("ti")
+    task = getattr(ti, "task", None)
+    if task is not None and not isinstance(task.retry_policy, SpotInterruptionRetryPolicy):
+        task.retry_policy = SpotInterruptionRetryPolicy(task.retry_policy)
+    if ti is not None and (getattr(ti, "try_number", 1) or 1) > 1:
+        wait_for_earlier_tries(ti)
     previous = signal.getsignal(signal.SIGTERM)
     pid = os.getpid()
 
@@ -260,6 +546,9 @@ def fail_on_sigterm(context: Any = None) -> None:
         if callable(previous):
             previous(signum, frame)
         if os.getpid() == pid:  # not in a process the task forked
+            cause = observed_interruption()
+            if cause:
+                raise _spot_interruption(interruption_message(cause, task))
             raise _worker_pod_terminated(SIGTERM_MESSAGE)
 
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -292,3 +581,7 @@ def task_policy(task: Any) -> None:
         task.retry_exponential_backoff = backoff_multiplier()
     if getattr(task, "max_retry_delay", None) is None:
         task.max_retry_delay = max_retry_delay()
+
+
+if policy_enabled():
+    _listen_for_interruptions()

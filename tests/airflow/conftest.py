@@ -57,6 +57,8 @@ def _clean_policy_env(monkeypatch):
         "SPOTFLOW_SPOT_MAX_RETRY_DELAY",
         "SPOTFLOW_SPOT_NODE_LABEL",
         "SPOTFLOW_SPOT_POLICY",
+        "SPOTFLOW_SPOT_INTERRUPTION_LIMIT",
+        "SPOTFLOW_SPOT_INTERRUPTION_RETRY_DELAY",
     ):
         monkeypatch.delenv(var, raising=False)
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DAGS_DIR
 
-EXPECTED_DAGS = {"spot_bash_fanout", "spot_checkpointed_batch", "spotflow_smoke"}
+EXPECTED_DAGS = {"spot_bash_fanout", "spot_checkpointed_batch", "spotflow_smoke", "spotflow_spot_cases"}
 
 
 def test_no_import_errors(dagbag):
@@ -122,3 +122,20 @@ def test_checkpoint_root_resolution(load_dag_module, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert mod.checkpoint_root() == tmp_path / "logs" / "spotflow-checkpoints"
     assert mod.run_dir(tmp_path, "d", "manual__2026-01-01T00:00:00+00:00").name == "manual__2026-01-01T00_00_00_00_00"
+
+
+def test_spot_cases_dag_does_what_its_conf_says(dagbag, load_dag_module):
+    """The end-to-end test's interruption cases: the retries as documented, and each try holds, fails or
+    succeeds as the run's conf says (the interruptions themselves: tests/airflow/test_interruptions.py)."""
+    dag = dagbag.get_dag("spotflow_spot_cases")
+    assert dag.is_paused_upon_creation is False and dag.schedule is None
+    assert {t.task_id: t.retries for t in dag.tasks} == {"retries_0": 0, "retries_1": 1, "exits_1": 0, "limited": 0}
+    assert dag.get_task("limited").executor_config == {"spotflow": {"spot_interruption_limit": 1}}
+    mod = load_dag_module("spotflow_spot_cases")
+    conf = {"hold": {"retries_0": [1]}, "fail": {"exits_1": [1]}}
+    assert mod.behave("retries_0", 2, conf, 0)["try"] == 2
+    assert mod.behave("retries_0", 1, conf, 0.01)["try"] == 1  # holds for `seconds`, then succeeds
+    with pytest.raises(SystemExit):
+        mod.behave("exits_1", 1, conf, 0)
+    dagrun = dag.test(run_conf={"fail": {"exits_1": [1]}})
+    assert _ti_states(dagrun) == {"retries_0": "success", "retries_1": "success", "exits_1": "failed", "limited": "success"}

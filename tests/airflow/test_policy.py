@@ -13,7 +13,12 @@ from airflow.sdk import DAG, task
 
 from conftest import DOCKER_DIR
 
-N = 3  # default SPOTFLOW_SPOT_MIN_RETRIES
+N = 3  # SPOTFLOW_SPOT_MIN_RETRIES in these tests (default 0: Spot interruptions no longer use retries)
+
+
+@pytest.fixture(autouse=True)
+def _min_retries(monkeypatch):
+    monkeypatch.setenv("SPOTFLOW_SPOT_MIN_RETRIES", str(N))
 
 
 def _dag():
@@ -81,7 +86,16 @@ def test_min_retries_from_env(policy, monkeypatch):
 @pytest.mark.parametrize("bad", ["many", "-1", ""])
 def test_bad_env_falls_back_to_default(policy, monkeypatch, bad):
     monkeypatch.setenv("SPOTFLOW_SPOT_MIN_RETRIES", bad)
-    assert _bash(policy).retries == N
+    assert _bash(policy).retries == 0
+
+
+def test_by_default_retries_are_the_authors(policy, monkeypatch):
+    """A Spot interruption is retried without using a retry (test_interruptions.py), so the policy no
+    longer raises retries unless SPOTFLOW_SPOT_MIN_RETRIES asks it to; back-off and its cap still apply."""
+    monkeypatch.delenv("SPOTFLOW_SPOT_MIN_RETRIES")
+    op = _bash(policy, retries=0)
+    assert (op.retries, op.retry_exponential_backoff, op.max_retry_delay) == (0, 2.0, timedelta(seconds=1800))
+    assert _bash(policy, retries=2).retries == 2
 
 
 def test_more_retries_are_kept(policy):

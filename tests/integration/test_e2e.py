@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -142,9 +143,11 @@ def _http(url: str, body: dict | None = None, token: str | None = None) -> tuple
         return err.code, {}
 
 
-def ui_login(localcloud, cluster: str) -> list[dict]:
+@contextlib.contextmanager
+def airflow_api(localcloud, cluster: str):
     """`make ui` (scripts/airflow-ui.sh): the forward serves the API on the host, the password that
-    scripts/airflow_admin_password.py reads from Secrets Manager logs the admin in; returns the smoke DAG's runs."""
+    scripts/airflow_admin_password.py reads from Secrets Manager logs the admin in (a wrong one does not);
+    yields the forward's base URL and the admin's token."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -167,12 +170,90 @@ def ui_login(localcloud, cluster: str) -> list[dict]:
         assert _http(f"{base}/auth/token", {"username": "admin", "password": password + "x"})[0] == 401
         status, login = _http(f"{base}/auth/token", {"username": "admin", "password": password})
         assert status == 201 and login["access_token"]
-        status, runs = _http(f"{base}/api/v2/dags/spotflow_smoke/dagRuns", token=login["access_token"])
-        assert status == 200
-        return runs["dag_runs"]
+        yield base, login["access_token"]
     finally:
         forward.send_signal(signal.SIGINT)
         forward.wait(timeout=30)
+
+
+def ui_login(localcloud, cluster: str) -> list[dict]:
+    """Log in through `make ui`'s forward; the smoke DAG's runs."""
+    with airflow_api(localcloud, cluster) as (base, token):
+        status, runs = _http(f"{base}/api/v2/dags/spotflow_smoke/dagRuns", token=token)
+        assert status == 200
+        return runs["dag_runs"]
+
+
+# dags/spotflow_spot_cases.py: which tries hold (to be interrupted) and which fail by themselves
+CASES_CONF = {"seconds": 600, "hold": {"retries_0": [1], "retries_1": [1, 2], "limited": [1, 2]},
+              "fail": {"retries_1": [3], "exits_1": [1]}}
+CASES_ROUNDS = ({"retries_0": 1, "retries_1": 1, "limited": 1}, {"retries_1": 2, "limited": 2})
+
+
+def _until(what: str, probe, timeout: float = 300, every: float = 2):
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+    return found
+
+
+def _holding_pod(v1, run_id: str, task_id: str, try_number: int):
+    """The worker pod of that try, once the task is in its own code (its 'holding' line in the pod log)."""
+    selector = f"dag_id=spotflow_spot_cases,run_id={run_id},task_id={task_id},try_number={try_number}"
+
+    def probe():
+        for pod in v1.list_namespaced_pod("airflow", label_selector=selector).items:
+            if pod.status.phase == "Running" and "spotflow-cases: " + task_id in v1.read_namespaced_pod_log(
+                    pod.metadata.name, "airflow", container="base"):
+                return pod
+        return None
+
+    return _until(f"{task_id} try {try_number} to hold", probe)
+
+
+def _reclaim(v1, pods) -> None:
+    """What a Spot reclaim does to the pods' nodes, as the AWS Node Termination Handler or an EKS managed node
+    group does it: cordon, evict (SIGTERM, the grace period honoured); once the pods are gone the nodes are
+    uncordoned (the instances stay: the retries may land on them again)."""
+    nodes = {p.spec.node_name for p in pods}
+    for node in nodes:
+        v1.patch_node(node, {"spec": {"unschedulable": True}})
+    try:
+        for pod in pods:
+            v1.create_namespaced_pod_eviction(pod.metadata.name, "airflow", {
+                "apiVersion": "policy/v1beta1", "kind": "Eviction",
+                "metadata": {"name": pod.metadata.name, "namespace": "airflow"}})
+        for pod in pods:
+            _until(f"pod {pod.metadata.name} to go", lambda: not v1.list_namespaced_pod(
+                "airflow", field_selector=f"metadata.name={pod.metadata.name}").items, timeout=180)
+    finally:
+        for node in nodes:
+            v1.patch_node(node, {"spec": {"unschedulable": False}})
+
+
+def spot_cases(localcloud, cluster: str) -> dict:
+    """Issue 13's cases against the real Airflow: run spotflow_spot_cases, interrupt chosen tries (two rounds),
+    return {task_id: (state, try_number, max_tries)} and, per task, which tries' logs name a Spot interruption."""
+    v1 = client.CoreV1Api(localcloud.k8s(cluster))
+    with airflow_api(localcloud, cluster) as (base, token):
+        run_id = f"spot-cases-{int(time.time())}"
+        dag = f"{base}/api/v2/dags/spotflow_spot_cases"
+        status, _ = _http(f"{dag}/dagRuns", {"dag_run_id": run_id, "logical_date": None, "conf": CASES_CONF}, token)
+        assert status == 200, status
+        for reclaim in CASES_ROUNDS:
+            _reclaim(v1, [_holding_pod(v1, run_id, task, n) for task, n in reclaim.items()])
+        run = _until("the cases run to end", lambda: (r := _http(f"{dag}/dagRuns/{run_id}", token=token)[1]).get(
+            "state") in ("success", "failed") and r, timeout=600, every=5)
+        tis = _http(f"{dag}/dagRuns/{run_id}/taskInstances", token=token)[1]["task_instances"]
+        interrupted = {
+            ti["task_id"]: [n for n in range(1, ti["try_number"] + 1) if "Spot interruption: its Spot node" in json.dumps(
+                _http(f"{dag}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{n}?full_content=true", token=token)[1])]
+            for ti in tis}
+    api_log = "".join(v1.read_namespaced_pod_log(p.metadata.name, "airflow", container="api-server")
+                      for p in v1.list_namespaced_pod("airflow", label_selector="app.kubernetes.io/component=api-server").items)
+    return {"run": run["state"], "tasks": {ti["task_id"]: (ti["state"], ti["try_number"], ti["max_tries"]) for ti in tis},
+            "interrupted": interrupted, "api_log": api_log, "run_id": run_id}
 
 
 def test_the_journey(real_cloud):
@@ -205,8 +286,22 @@ def test_the_journey(real_cloud):
     drill = run_ok(localcloud, "spot_interruption_drill.yml", cluster)
     # the drill reclaimed the node under a running task (its own assertions: the run succeeded, no task failed,
     # tries one at a time, the SIGTERM in the interrupted try's log); one try lost per interrupted task
-    cost = re.search(r"tasks interrupted (\d+), tries used by interruptions (\d+)", " ".join(drill.stdout.split()))
+    cost = re.search(r"tasks interrupted (\d+), tries lost to interruptions (\d+)", " ".join(drill.stdout.split()))
     assert cost and 1 <= int(cost[1]) == int(cost[2]), drill.stdout[-4000:]
+    # Spot interruptions do not use up retries (the tasks above have none): the four cases of issue 13
+    cases = spot_cases(localcloud, cluster)
+    assert cases["tasks"] == {
+        "retries_0": ("success", 2, 1),  # retries=0, interrupted once while running: succeeds, 1 uncounted
+        "retries_1": ("success", 4, 3),  # retries=1, interrupted twice, then fails by itself: its retry is there
+        "exits_1": ("failed", 1, 0),  # exits 1 on a Spot node with retries=0: fails after one try
+        "limited": ("failed", 2, 1),  # interrupted twice with a limit of 1: fails
+    }, cases
+    assert cases["run"] == "failed" and cases["interrupted"] == {
+        "retries_0": [1], "retries_1": [1, 2], "exits_1": [], "limited": [1, 2]}, cases
+    assert (f"spotflow_spot_cases.limited run {cases['run_id']} map_index -1 try 2: Spot interruption 2, more than the "
+            "limit of 1 per task instance: the task fails") in cases["api_log"], cases["api_log"][-3000:]
+    assert f"spotflow_spot_cases.retries_0 run {cases['run_id']} map_index -1 try 1: Spot interruption 1 of at most 5, " \
+        "not counted against retries" in cases["api_log"]
 
     run_ok(localcloud, "teardown.yml", cluster, extra_vars={"teardown_confirm": "yes"})
     assert leftovers(ours(localcloud, cluster)) == {}

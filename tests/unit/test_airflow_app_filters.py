@@ -57,6 +57,10 @@ def test_expected_objects_in_order():
         ns("RoleBinding", RBAC, "airflow-api-server"),
         ns("Role", RBAC, "airflow-scheduler"),
         ns("RoleBinding", RBAC, "airflow-scheduler"),
+        ns("Role", RBAC, "airflow-worker"),
+        ns("RoleBinding", RBAC, "airflow-worker"),
+        {"kind": "ClusterRole", "api_version": RBAC, "name": "airflow-airflow-worker"},
+        {"kind": "ClusterRoleBinding", "api_version": RBAC, "name": "airflow-airflow-worker"},
         ns("Deployment", "apps/v1", "airflow-api-server"),
         ns("PodDisruptionBudget", "policy/v1", "airflow-api-server"),
         ns("Deployment", "apps/v1", "airflow-scheduler"),
@@ -78,7 +82,7 @@ def test_expected_objects_with_efs_dags_a_load_balancer_and_policy_v1beta1():
         {"kind": "PersistentVolumeClaim", "api_version": "v1", "namespace": "af", "name": "airflow-dags"},
         {"kind": "Service", "api_version": "v1", "namespace": "af", "name": "airflow-ui"},
     ]
-    assert len(out) == 24
+    assert len(out) == 28
 
 
 @pytest.mark.parametrize("ui_lb_service", [None, ""])
@@ -314,5 +318,5 @@ def test_smoke_interruptions_count_the_tries_a_reclaim_cost():
     got = f.airflow_app_smoke_interruptions(run, ["w-1", "w-9"])
     assert got == {"tasks": [{"task_id": "a", "tries_lost": 1, "sigterm": True, "retried": True,
                               "seconds_to_running_again": 22.5}],
-                   "tasks_interrupted": 1, "tries_used": 1, "seconds_to_running_again": 22.5}
+                   "tasks_interrupted": 1, "tries_lost": 1, "seconds_to_running_again": 22.5}
     assert f.airflow_app_smoke_interruptions(run, [])["tasks_interrupted"] == 0

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 
 # What the role's templates create besides the Deployments (tasks/present.yml)
 SERVICE_ACCOUNTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker", "migrate")
-RBAC_COMPONENTS = ("api-server", "scheduler")
+RBAC_COMPONENTS = ("api-server", "scheduler", "worker")
 
 
 def airflow_app_pdb_api_version(apis):
@@ -25,7 +25,7 @@ def airflow_app_expected_objects(namespace, storage_class, config_map, api_servi
                                  pdb_api_version, ui_lb_service=None):
     """Every object the role manages, as ``[{"kind", "api_version", "name"[, "namespace"]}]`` in a fixed order:
     Namespace, StorageClass, ConfigMap, API Service, the ``secrets``, the ServiceAccounts, the Roles and
-    RoleBindings, a Deployment and a PodDisruptionBudget per name in ``components``, a PersistentVolume
+    RoleBindings, the workers' ClusterRole and ClusterRoleBinding (``<namespace>-airflow-worker``), a Deployment and a PodDisruptionBudget per name in ``components``, a PersistentVolume
     (``<namespace>-<volume>``) and a claim (``airflow-<volume>``) per name in ``volumes``, and the UI's
     LoadBalancer Service when ``ui_lb_service`` is set."""
     for name, value in (("secrets", secrets), ("components", components), ("volumes", volumes)):
@@ -48,6 +48,8 @@ def airflow_app_expected_objects(namespace, storage_class, config_map, api_servi
     for c in RBAC_COMPONENTS:
         out += [obj("Role", "rbac.authorization.k8s.io/v1", "airflow-" + c),
                 obj("RoleBinding", "rbac.authorization.k8s.io/v1", "airflow-" + c)]
+    out += [obj(kind, "rbac.authorization.k8s.io/v1", namespace + "-airflow-worker", False)
+            for kind in ("ClusterRole", "ClusterRoleBinding")]
     for c in components:
         out += [obj("Deployment", "apps/v1", "airflow-" + c), obj("PodDisruptionBudget", pdb_api_version, "airflow-" + c)]
     for v in volumes:
@@ -225,7 +227,7 @@ def airflow_app_smoke_interruptions(run, pods):
 
         {"tasks": [{"task_id", "tries_lost", "sigterm" (every lost try's log says so), "retried" (a try
                     ran after them), "seconds_to_running_again"}],
-         "tasks_interrupted", "tries_used", "seconds_to_running_again" (the longest)}
+         "tasks_interrupted", "tries_lost", "seconds_to_running_again" (the longest)}
 
     ``seconds_to_running_again`` runs from the end of the last lost try (the SIGTERM the eviction at the
     notice sends) to the start of the next try."""
@@ -240,7 +242,7 @@ def airflow_app_smoke_interruptions(run, pods):
         tasks.append({"task_id": task["task_id"], "tries_lost": len(lost), "sigterm": all(t.get("sigterm") for t in lost),
                       "retried": bool(later), "seconds_to_running_again": again})
     waits = [t["seconds_to_running_again"] for t in tasks if t["seconds_to_running_again"] is not None]
-    return {"tasks": tasks, "tasks_interrupted": len(tasks), "tries_used": sum(t["tries_lost"] for t in tasks),
+    return {"tasks": tasks, "tasks_interrupted": len(tasks), "tries_lost": sum(t["tries_lost"] for t in tasks),
             "seconds_to_running_again": max(waits) if waits else None}
 
 
