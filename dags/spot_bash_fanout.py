@@ -4,8 +4,8 @@ runme_0..2 -> run_after_loop -> run_this_last; also_run_this -> run_this_last;
 this_will_skip (exit 99 = skipped) -> run_this_last, so run_this_last is
 skipped and the run still succeeds.  Trigger it and watch the worker pods land
 on the Spot nodes (``kubectl -n airflow get pods -o wide``).  Every task here
-runs on Spot, so the Spotflow cluster policy gives each one retries with
-exponential back-off (see docker/README.md).
+runs on Spot and has no retries: a try lost to a Spot reclaim is retried by
+the Spotflow cluster policy without counting against them (docker/README.md).
 """
 
 from __future__ import annotations

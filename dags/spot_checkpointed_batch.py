@@ -16,8 +16,8 @@ runs on it.  This DAG shows how to write work that survives that cheaply:
   value.  Re-running the whole DAG run gives the same result.
 * **Retries with exponential back-off**, a cap on the delay, and an
   ``execution_timeout`` so a hung task is killed and retried rather than held.
-  (The Spotflow cluster policy would add retries anyway; set them explicitly
-  so the DAG is self-describing.)
+  (These retries are for the task's own failures: a try lost to a Spot
+  reclaim is retried by the Spotflow cluster policy without using one.)
 * The final ``publish`` step is pinned to the on-demand node group with a
   ``pod_override`` whose *required node affinity* is ``lifecycle In
   [OnDemand]``: use that for steps that cannot be split or made idempotent.

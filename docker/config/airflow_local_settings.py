@@ -1,4 +1,4 @@
-"""Spotflow cluster policy: every task that runs on EC2 Spot retries.
+"""Spotflow cluster policy: a Spot reclaim costs a task nothing.
 
 Airflow imports this module (``airflow_local_settings``) from
 ``$AIRFLOW_HOME/config``; the Spotflow image bakes it in at
@@ -10,11 +10,12 @@ Rule
 ----
 With KubernetesExecutor every task runs in a pod built from the worker pod
 template, which Spotflow points at the Spot node group.  A Spot node can be
-reclaimed with two minutes' notice; the task then fails ("killed externally").
-So every task that will run on Spot gets:
+reclaimed with two minutes' notice. A try lost that way is retried without
+counting against the task's retries (see "A Spot interruption does not use up
+retries" below), so every task that will run on Spot gets only:
 
-* ``retries`` >= ``SPOTFLOW_SPOT_MIN_RETRIES`` (env, default 3); a task that
-  already has more keeps its count;
+* ``retries`` >= ``SPOTFLOW_SPOT_MIN_RETRIES`` (env, default 0: the author's
+  count stands unless a floor is asked for);
 * exponential back-off: ``retry_exponential_backoff`` (in Airflow 3.3 a
   multiplier; ``True`` means 2.0) is set to ``SPOTFLOW_SPOT_BACKOFF_MULTIPLIER``
   (env, default 2.0) when the task has none;
@@ -60,6 +61,20 @@ task runner's: after ``on_kill()`` the try fails with ``WorkerPodTerminated``
 it at once on another node (Airflow 2 behaved so).  This applies whatever the
 node (a drained On-Demand node stops its pods the same way) and is not switched
 off by the retries opt-out; ``SPOTFLOW_SPOT_POLICY=off`` disables it too.
+
+A Spot interruption does not use up retries
+-------------------------------------------
+On that SIGTERM the task reads its own pod and node from the Kubernetes API
+(``interruption_cause``): a Spot node cordoned or tainted for a reclaim, an
+eviction/shutdown ``DisruptionTarget``, or a node gone, is a Spot
+interruption; the try fails with ``SpotInterruption`` and the task's retry
+policy (``SpotInterruptionRetryPolicy``) retries it even with no retries left.
+In the API server a SQLAlchemy hook (``count_interruption``) gives the try back
+(``max_tries`` + 1) up to ``SPOTFLOW_SPOT_INTERRUPTION_LIMIT`` per task
+instance (or the task's ``executor_config={"spotflow":
+{"spot_interruption_limit": n}}``), and past it fails the task instance. A
+retry first waits until the pods of earlier tries are gone. docker/README.md
+and docs/design.md say which paths are covered.
 
 Set ``SPOTFLOW_SPOT_POLICY=off`` to disable the policy entirely (e.g. a
 deployment without Spot workers).
@@ -233,8 +248,8 @@ def runs_on_spot(task: Any) -> bool:
 # a SIGTERM fails the running try
 # --------------------------------------------------------------------------
 SIGTERM_MESSAGE = (
-    "Received SIGTERM: the worker pod is being stopped (its node is drained for a Spot interruption, or the "
-    "pod was deleted). This try fails now so that it is retried on another node."
+    "Received SIGTERM: the worker pod is being stopped, and not for a Spot interruption (the pod was deleted, "
+    "or a node that is not Spot capacity was drained). This try fails now and counts against the task's retries."
 )
 
 

@@ -7,7 +7,11 @@
 - verify.yml passes (it runs the smoke DAG on Spot through the Airflow API);
   `make ui`'s forward serves the UI and the admin password from Secrets
   Manager logs in; the Spot interruption drill reclaims the node under a
-  running task and the DAG run still succeeds;
+  running task (no retries) and the DAG run still succeeds;
+- Spot interruptions do not use up retries (spotflow_spot_cases, tries
+  interrupted as a reclaim does: cordon + eviction): retries=0 interrupted
+  once succeeds, retries=1 interrupted twice keeps its retry, exit 1 with
+  retries=0 fails after one try, more interruptions than the limit fail;
 - teardown.yml removes everything: listing every resource type site.yml
   creates finds none of ours; a second teardown changes nothing;
 - a site.yml killed in the middle of a role converges on the next run with no
