@@ -550,8 +550,8 @@ def fail_on_sigterm(context: Any = None) -> None:
     try without counting it, and waits until the pods of the task instance's earlier tries are gone."""
     ti = (context or {}).get("ti")
     task = getattr(ti, "task", None)
-    if task is not None and not isinstance(task.retry_policy, SpotInterruptionRetryPolicy):
-        task.retry_policy = SpotInterruptionRetryPolicy(task.retry_policy)
+    if task is not None and not isinstance(getattr(task, "retry_policy", None), SpotInterruptionRetryPolicy):
+        task.retry_policy = SpotInterruptionRetryPolicy(getattr(task, "retry_policy", None))
     if ti is not None and (getattr(ti, "try_number", 1) or 1) > 1:
         wait_for_earlier_tries(ti)
     previous = signal.getsignal(signal.SIGTERM)
