@@ -666,3 +666,34 @@ def test_yaml_boolean_taint_value_becomes_lowercase_string(monkeypatch, capsys):
     client = FakeEKS()
     run(module_args(taints=[{"key": "spot", "value": True, "effect": "NoSchedule"}]), client, monkeypatch, capsys)
     assert client.calls[0][1]["taints"] == [{"key": "spot", "value": "true", "effect": "NO_SCHEDULE"}]
+
+
+def _settles_after_first_look(client, monkeypatch, polls):
+    original = client.describe_nodegroup
+
+    def describe(clusterName, nodegroupName, aws_retry=False):
+        polls.append(nodegroupName)
+        answer = original(clusterName, nodegroupName)
+        client.nodegroups[nodegroupName]["status"] = "ACTIVE"
+        return answer
+
+    monkeypatch.setattr(client, "describe_nodegroup", describe)
+    monkeypatch.setattr(botocore.waiter.time, "sleep", lambda s: None)
+
+
+def test_wait_waits_for_a_group_an_earlier_run_left_creating(monkeypatch, capsys):
+    """site.yml creates every node group with wait=false, then runs again with wait=true."""
+    client, polls = FakeEKS([described(status="CREATING")]), []
+    _settles_after_first_look(client, monkeypatch, polls)
+    result = run(module_args(), client, monkeypatch, capsys)
+    assert result["changed"] is False and client.mutations() == []
+    assert result["nodegroup"]["status"] == "ACTIVE"
+    assert len(polls) >= 3  # get, waiter poll(s), get again
+
+
+def test_without_wait_a_creating_group_is_left_alone(monkeypatch, capsys):
+    client, polls = FakeEKS([described(status="CREATING")]), []
+    _settles_after_first_look(client, monkeypatch, polls)
+    result = run(module_args(wait=False), client, monkeypatch, capsys)
+    assert result["changed"] is False and result["nodegroup"]["status"] == "CREATING"
+    assert len(polls) == 1

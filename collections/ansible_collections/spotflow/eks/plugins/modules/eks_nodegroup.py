@@ -181,6 +181,9 @@ options:
     description:
       - Wait for the node group to be V(ACTIVE) after create, for each update to be
         C(Successful), and for the node group to be gone after delete.
+      - Also waits for a node group that is still C(CREATING) or C(UPDATING) from an earlier
+        run with O(wait=false), so that creating several groups without waiting and then
+        running again with O(wait=true) waits for all of them together.
       - A replacement always waits for the deletion before it creates the node group again.
     type: bool
     default: true
@@ -474,6 +477,13 @@ class NodegroupManager:
 
         if nodegroup is None:
             return self.present_create()
+
+        if self.params["wait"] and nodegroup["status"] in ("CREATING", "UPDATING") and not self.module.check_mode:
+            # An earlier run started it without waiting (wait=false): wait=true
+            # means the group has settled when the task returns.
+            nodegroup = self.settle(nodegroup)
+            if nodegroup is None:
+                return self.present_create()
 
         if nodegroup["status"] in FAILED_STATES:
             self.module.fail_json(
