@@ -92,7 +92,7 @@ e2e: bootstrap ## only the end-to-end tests (part of make test), on the tests' l
 	@$(TEST_CLOUD) status=0; $(WITH_CLOUD) $(PY) -m pytest -m e2e tests/integration/test_e2e.py || status=$$?; \
 	  $(PY) -m localcloud down || true; exit $$status
 
-bench: up images ## measure site.yml against the local cloud with AWS-like latencies
+bench: bootstrap ## measure site.yml (converge, no-op, --tags airflow_app, a DAG change) on a local cloud of its own with AWS-like latencies, real nodes
 	@$(PY) scripts/benchmark.py
 
 figures: bootstrap ## measure the local cloud: cold/warm up, node join, per-node memory, image pull
