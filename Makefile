@@ -23,7 +23,7 @@ TEST_CLOUD := export SPOTFLOW_LOCALCLOUD_STATE=$(CURDIR)/.localcloud-test SPOTFL
 # the main job's cloud runs real nodes: Airflow really starts (SPOTFLOW_LOCALCLOUD_NODES=simulated: Node objects only)
 MAIN_NODES := $${SPOTFLOW_LOCALCLOUD_NODES:-real}
 
-.PHONY: help bootstrap images up down status site verify ui admin-password latency teardown drill test e2e lint sanity unit bench figures clean
+.PHONY: help bootstrap images up down status site dags verify ui admin-password latency teardown drill test e2e lint sanity unit bench figures clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ status: ## show the local cloud's processes
 
 site: up images ## MAIN JOB: site.yml against the local cloud (it ends with verify.yml and the summary)
 	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+dags: ## after a DAG change in dags/: a new image (content hash), pushed, rolled out (site.yml --tags ecr_image,airflow_app)
+	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml --tags ecr_image,airflow_app
 
 verify: ## verify.yml against the inventory
 	@$(WITH_CLOUD) $(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/verify.yml

@@ -8,8 +8,8 @@ down, and measures, one after the other:
 1. the converge: site.yml on the empty account (it ends with verify.yml: the smoke DAG runs on Spot),
 2. the no-op re-run: site.yml again (changed=0 expected),
 3. `--tags airflow_app` alone on the converged stack,
-4. the DAG change: a new DAG file in dags/, then the documented command
-   (`site.yml --tags ecr_image,airflow_app`: new image, push, rollout), until the new DAG is parsed
+4. the DAG change: a new DAG file in dags/, then the documented command (`make dags`, which is
+   `site.yml --tags ecr_image,airflow_app`: new image, push, rollout), until the new DAG is parsed
    and visible through the Airflow API; the file is removed again afterwards,
 
 then tears down and prints, each with the task count and the seconds per role:
