@@ -221,7 +221,7 @@ def test_async_db_url_wants_a_string():
 
 def test_the_filters_are_registered_under_the_role_name():
     assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_expected_objects",
-                                               "airflow_app_index_objects", "airflow_app_kinds_to_delete",
+                                               "airflow_app_index_objects", "airflow_app_object_kinds", "airflow_app_kinds_to_delete",
                                                "airflow_app_found_objects", "airflow_app_async_db_url",
                                                "airflow_app_async_db_url_errors", "airflow_app_smoke_run",
                                                "airflow_app_smoke_run_logs", "airflow_app_smoke_interruptions"}
@@ -320,3 +320,32 @@ def test_smoke_interruptions_count_the_tries_a_reclaim_cost():
                               "seconds_to_running_again": 22.5}],
                    "tasks_interrupted": 1, "tries_lost": 1, "seconds_to_running_again": 22.5}
     assert f.airflow_app_smoke_interruptions(run, [])["tasks_interrupted"] == 0
+
+
+def test_object_kinds_one_list_per_kind_in_order():
+    expected = f.airflow_app_expected_objects("airflow", **ARGS)
+    kinds = f.airflow_app_object_kinds(expected)
+    assert kinds[:3] == [{"kind": "Namespace", "api_version": "v1"},
+                         {"kind": "StorageClass", "api_version": "storage.k8s.io/v1"},
+                         {"kind": "ConfigMap", "api_version": "v1", "namespace": "airflow"}]
+    assert len(kinds) == len({(k["kind"], k.get("namespace")) for k in kinds}) < len(expected)
+    assert {(o["kind"], o.get("namespace")) for o in expected} == {(k["kind"], k.get("namespace")) for k in kinds}
+
+
+def test_index_picks_the_expected_objects_from_the_lists():
+    expected = [{"kind": "Namespace", "api_version": "v1", "name": "airflow"},
+                {"kind": "Secret", "api_version": "v1", "namespace": "airflow", "name": "airflow-admin"},
+                {"kind": "Secret", "api_version": "v1", "namespace": "airflow", "name": "airflow-keys"},
+                {"kind": "Deployment", "api_version": "apps/v1", "namespace": "airflow", "name": "airflow-scheduler"}]
+    ns = {"metadata": {"name": "airflow"}}
+    admin = {"metadata": {"name": "airflow-admin", "namespace": "airflow"}, "data": {"password": "c2VjcmV0"}}
+    other = {"metadata": {"name": "airflow-admin", "namespace": "elsewhere"}, "data": {"x": "eA=="}}
+    results = [{"item": {"kind": "Namespace", "api_version": "v1"}, "resources": [{"metadata": {"name": "default"}}, ns]},
+               {"item": {"kind": "Secret", "api_version": "v1", "namespace": "airflow"}, "resources": [other, admin]},
+               {"item": {"kind": "Deployment", "api_version": "apps/v1", "namespace": "airflow"}, "resources": []}]
+    index = f.airflow_app_index_objects(results, expected)
+    assert list(index) == ["Namespace/airflow", "Secret/airflow-admin", "Secret/airflow-keys", "Deployment/airflow-scheduler"]
+    assert index["Namespace/airflow"] == ns
+    assert index["Secret/airflow-admin"] == {"metadata": admin["metadata"], "keys": ["password"]}
+    assert index["Secret/airflow-keys"] is None and index["Deployment/airflow-scheduler"] is None
+    assert "c2VjcmV0" not in repr(index)

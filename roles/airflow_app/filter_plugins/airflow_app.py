@@ -60,21 +60,43 @@ def airflow_app_expected_objects(namespace, storage_class, config_map, api_servi
     return out
 
 
-def airflow_app_index_objects(results):
-    """``{"<kind>/<name>": object or None}`` from the results of the looped kubernetes.core.k8s_info task
-    (items from ``airflow_app_expected_objects``). A Secret is indexed as ``{"metadata", "keys"}``: the names
-    of its data keys, never their values."""
+def airflow_app_object_kinds(expected):
+    """The distinct ``{"kind", "api_version"[, "namespace"]}`` of ``airflow_app_expected_objects``' list, in
+    order: one kubernetes.core.k8s_info list per kind reads them all back (a dozen calls, not one per object)."""
+    kinds = []
+    for o in expected or []:
+        k = {key: o[key] for key in ("kind", "api_version", "namespace") if key in o}
+        if k not in kinds:
+            kinds.append(k)
+    return kinds
+
+
+def airflow_app_index_objects(results, expected=None):
+    """``{"<kind>/<name>": object or None}`` from the results of the looped kubernetes.core.k8s_info task.
+    Without ``expected`` the loop read one object per item (items from ``airflow_app_expected_objects``);
+    with it, it listed each kind (items from ``airflow_app_object_kinds``) and the objects of ``expected`` are
+    picked from those lists, in its order. A Secret is indexed as ``{"metadata", "keys"}``: the names of its
+    data keys, never their values."""
+    def entry(kind, resource):
+        if resource is None:
+            return None
+        if kind == "Secret":
+            return {"metadata": resource.get("metadata"), "keys": list((resource.get("data") or {}).keys())}
+        return resource
+
     index = {}
+    if expected is None:
+        for r in results or []:
+            item, resources = r["item"], r.get("resources") or []
+            index["{0}/{1}".format(item["kind"], item["name"])] = entry(item["kind"], resources[0] if resources else None)
+        return index
+    listed = {}
     for r in results or []:
-        item = r["item"]
-        resources = r.get("resources") or []
-        key = "{0}/{1}".format(item["kind"], item["name"])
-        if not resources:
-            index[key] = None
-        elif item["kind"] == "Secret":
-            index[key] = {"metadata": resources[0].get("metadata"), "keys": list((resources[0].get("data") or {}).keys())}
-        else:
-            index[key] = resources[0]
+        for res in r.get("resources") or []:
+            meta = res.get("metadata") or {}
+            listed[(r["item"]["kind"], meta.get("namespace"), meta.get("name"))] = res
+    for o in expected:
+        index["{0}/{1}".format(o["kind"], o["name"])] = entry(o["kind"], listed.get((o["kind"], o.get("namespace"), o["name"])))
     return index
 
 
@@ -252,6 +274,7 @@ class FilterModule:
             "airflow_app_pdb_api_version": airflow_app_pdb_api_version,
             "airflow_app_expected_objects": airflow_app_expected_objects,
             "airflow_app_index_objects": airflow_app_index_objects,
+            "airflow_app_object_kinds": airflow_app_object_kinds,
             "airflow_app_kinds_to_delete": airflow_app_kinds_to_delete,
             "airflow_app_found_objects": airflow_app_found_objects,
             "airflow_app_async_db_url": airflow_app_async_db_url,
