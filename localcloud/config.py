@@ -33,8 +33,11 @@ class Config:
     # Injected latency (seconds) before resources leave CREATING/creating.
     latency: dict = field(default_factory=lambda: json.loads(os.environ.get("SPOTFLOW_LOCALCLOUD_LATENCY", "{}")))
     # Seconds between a Spot interruption notice and the instance going away
-    # (AWS gives two minutes; the local cloud scales it down).
-    spot_notice_seconds: float = field(default_factory=lambda: float(os.environ.get("SPOTFLOW_SPOT_NOTICE_SECONDS", "2")))
+    # (AWS gives two minutes; the local cloud scales it down, but not below what
+    # a loaded 2-core machine needs to deliver the SIGTERM and let the task handle
+    # it: with 2 s a drill's interrupted task was killed with its node before its
+    # SIGTERM handler had run, and the try counted).
+    spot_notice_seconds: float = field(default_factory=lambda: float(os.environ.get("SPOTFLOW_SPOT_NOTICE_SECONDS", "20")))
     # EKS nodes: "simulated" (Node objects, pods marked Running) or "real"
     # (a kubelet and containerd per instance; localcloud/nodes/kubelet.py)
     nodes: str = field(default_factory=lambda: os.environ.get("SPOTFLOW_LOCALCLOUD_NODES", "simulated"))
