@@ -106,9 +106,9 @@ def tail_after_nodegroup(kubeconfig: str, nodegroup_active: float, namespace: st
     pulls = [float(m[1]) for e in core.list_namespaced_event(namespace).items if e.reason == "Pulled"
              and "migrate" in e.involved_object.name and (m := re.search(r" in (\d+(?:\.\d+)?)s", e.message or ""))]
     migration = 0.0
-    for pod in core.list_namespaced_pod(namespace, label_selector="job-name").items:
+    for pod in core.list_namespaced_pod(namespace, label_selector="spotflow.io/job=migrate").items:
         for cs in pod.status.container_statuses or []:
-            if cs.state.terminated and "migrate" in (pod.metadata.labels.get("job-name") or ""):
+            if cs.state.terminated:
                 migration = max(migration, _t(cs.state.terminated.finished_at) - _t(cs.state.terminated.started_at))
     core_ready = 0.0
     for pod in core.list_namespaced_pod(namespace).items:

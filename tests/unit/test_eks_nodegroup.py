@@ -644,18 +644,8 @@ def test_short_timeout_is_not_overslept(monkeypatch, capsys):
 
 
 def test_busy_nodegroup_is_settled_before_the_update(monkeypatch, capsys):
-    client = FakeEKS([described(status="UPDATING")])
-    polls = []
-    original = client.describe_nodegroup
-
-    def describe(clusterName, nodegroupName, aws_retry=False):
-        polls.append(nodegroupName)
-        answer = original(clusterName, nodegroupName)
-        client.nodegroups[nodegroupName]["status"] = "ACTIVE"  # done after the first look
-        return answer
-
-    monkeypatch.setattr(client, "describe_nodegroup", describe)
-    monkeypatch.setattr(botocore.waiter.time, "sleep", lambda s: None)
+    client, polls = FakeEKS([described(status="UPDATING")]), []
+    _settles_after_first_look(client, monkeypatch, polls)
     result = run(module_args(labels={"x": "y"}), client, monkeypatch, capsys)
     assert result["changed"] is True
     assert client.mutations() == ["update_nodegroup_config"]
@@ -669,6 +659,7 @@ def test_yaml_boolean_taint_value_becomes_lowercase_string(monkeypatch, capsys):
 
 
 def _settles_after_first_look(client, monkeypatch, polls):
+    """The group is done (ACTIVE) after the first DescribeNodegroup; every look is recorded in ``polls``."""
     original = client.describe_nodegroup
 
     def describe(clusterName, nodegroupName, aws_retry=False):
