@@ -126,7 +126,8 @@ def test_fab_admin_is_created_with_the_kept_password_and_kept_in_sync(fab_render
     rc, out = _airflow(env, *admin_job["args"])  # the same Job again: nothing to create, same password
     assert rc == 0 and "admin already exists in the db" in out and password not in out, out[-4000:]
 
-    new_password = secrets.token_urlsafe(24)  # a new password in Secrets Manager: a new Job sets it
+    # a new password in Secrets Manager: a new Job sets it (one that starts with "-" is not taken for an option)
+    new_password = "-" + secrets.token_urlsafe(24)
     rc, out = _airflow(dict(env, ADMIN_PASSWORD=new_password), *admin_job["args"])
     assert rc == 0 and new_password not in out, out[-4000:]
     assert _python(login, dict(env, TRY=f"{password} {new_password}")) == {password: False, new_password: True}
