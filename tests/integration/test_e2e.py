@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -264,31 +265,17 @@ def spot_cases(localcloud, cluster: str) -> dict:
             "interrupted": interrupted, "api_log": api_log, "run_id": run_id}
 
 
-NEW_DAG = '''"""Added by the journey's DAG change (tests/integration/test_e2e.py)."""
-import pendulum
-from airflow.sdk import dag, task
-
-
-@dag(dag_id="spotflow_dag_change", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
-def dag_change():
-    @task
-    def hello():
-        return "hello"
-
-    hello()
-
-
-dag_change()
-'''
-
-
 def dag_change(localcloud, cluster: str, tmp: Path) -> None:
     """`make dags` after a new DAG file (in a copy of the build context): a new image whose runtime is the same,
     so the Deployments roll to it while the migration and admin Jobs stay as they were; the API serves the DAG."""
     context = tmp / "context"
     for part in ("dags", "docker"):
         shutil.copytree(REPO / part, context / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (context / "dags" / "spotflow_dag_change.py").write_text(NEW_DAG)
+    # the DAG scripts/benchmark.py adds to time the same loop
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    (context / "dags" / "spotflow_dag_change.py").write_text(benchmark.NEW_DAG.format(dag_id="spotflow_dag_change"))
     api = localcloud.k8s(cluster)
 
     def state():
