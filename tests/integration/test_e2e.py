@@ -141,12 +141,12 @@ def real_cloud(tmp_path_factory):
         yield h
 
 
-def _http(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+def _http(url: str, body: dict | None = None, token: str | None = None, timeout: float = 30) -> tuple[int, dict]:
     req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
                                  headers={"Content-Type": "application/json", "Accept": "application/json",
                                           **({"Authorization": f"Bearer {token}"} if token else {})})
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as err:
         return err.code, {}
@@ -256,8 +256,10 @@ def spot_cases(localcloud, cluster: str) -> dict:
             "state") in ("success", "failed") and r, timeout=600, every=5)
         tis = _http(f"{dag}/dagRuns/{run_id}/taskInstances", token=token)[1]["task_instances"]
         interrupted = {
+            # once under a loaded CI one log read took 54 s (the next ones 0.2 s): a generous timeout
             ti["task_id"]: [n for n in range(1, ti["try_number"] + 1) if "Spot interruption: its Spot node" in json.dumps(
-                _http(f"{dag}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{n}?full_content=true", token=token)[1])]
+                _http(f"{dag}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{n}?full_content=true", token=token,
+                      timeout=300)[1])]
             for ti in tis}
     api_log = "".join(v1.read_namespaced_pod_log(p.metadata.name, "airflow", container="api-server")
                       for p in v1.list_namespaced_pod("airflow", label_selector="app.kubernetes.io/component=api-server").items)
