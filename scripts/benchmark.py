@@ -46,7 +46,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 AWS_SECONDS = {"eks_cluster": 600, "eks_nodegroup": 180, "rds_instance": 480, "efs": 30}
 CLUSTER = "spotflow-bench"
 CORE = ("scheduler", "api-server", "dag-processor", "triggerer")
-NEW_DAG = '''"""Added by scripts/benchmark.py to time a DAG change; removed again by it."""
+# the journey (tests/integration/test_e2e.py) makes the same DAG change
+NEW_DAG = '''"""A new DAG to time a DAG change (scripts/benchmark.py adds it and removes it again)."""
 import pendulum
 from airflow.sdk import dag, task
 

@@ -12,6 +12,9 @@
   interrupted as a reclaim does: cordon + eviction): retries=0 interrupted
   once succeeds, retries=1 interrupted twice keeps its retry, exit 1 with
   retries=0 fails after one try, more interruptions than the limit fail;
+- a DAG change (`make dags`: site.yml --tags ecr_image,airflow_app with a new
+  DAG file) rolls out a new image without a migration or admin Job, and the
+  API serves the new DAG;
 - teardown.yml removes everything: listing every resource type site.yml
   creates finds none of ours; a second teardown changes nothing;
 - a site.yml killed in the middle of a role converges on the next run with no
@@ -21,9 +24,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -262,7 +267,39 @@ def spot_cases(localcloud, cluster: str) -> dict:
             "interrupted": interrupted, "api_log": api_log, "run_id": run_id}
 
 
-def test_the_journey(real_cloud):
+def dag_change(localcloud, cluster: str, tmp: Path) -> None:
+    """`make dags` after a new DAG file (in a copy of the build context): a new image whose runtime is the same,
+    so the Deployments roll to it while the migration and admin Jobs stay as they were; the API serves the DAG."""
+    context = tmp / "context"
+    for part in ("dags", "docker"):
+        shutil.copytree(REPO / part, context / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # the DAG scripts/benchmark.py adds to time the same loop
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    (context / "dags" / "spotflow_dag_change.py").write_text(benchmark.NEW_DAG.format(dag_id="spotflow_dag_change"))
+    api = localcloud.k8s(cluster)
+
+    def state():
+        jobs = sorted(j.metadata.name for j in client.BatchV1Api(api).list_namespaced_job("airflow").items)
+        images = {d.metadata.name: d.spec.template.spec.containers[0].image
+                  for d in client.AppsV1Api(api).list_namespaced_deployment("airflow").items}
+        return jobs, images
+
+    jobs, images = state()
+    changed = run_ok(localcloud, "site.yml", cluster, tags="ecr_image,airflow_app",
+                     extra_vars={"ecr_image_context_dir": str(context)})
+    assert changed.recap["changed"] > 0
+    jobs_after, images_after = state()
+    assert jobs_after == jobs and any(j.startswith("airflow-migrate-") for j in jobs), (jobs, jobs_after)
+    assert images_after.keys() == images.keys() and len(set(images_after.values())) == 1, images_after
+    assert set(images_after.values()).isdisjoint(images.values()), (images, images_after)
+    with airflow_api(localcloud, cluster) as (base, token):
+        _until("the API to serve the new DAG", lambda: _http(f"{base}/api/v2/dags/spotflow_dag_change", token=token)[0] == 200,
+               timeout=300, every=5)
+
+
+def test_the_journey(real_cloud, tmp_path):
     localcloud, cluster = real_cloud, "e2e"
     first = run_ok(localcloud, "site.yml", cluster)
     assert first.recap["changed"] > 0
@@ -284,6 +321,7 @@ def test_the_journey(real_cloud):
         alone = run_ok(localcloud, "site.yml", cluster, tags=role)
         assert alone.recap["changed"] == 0, alone.stdout[-6000:]
         assert f"TASK [{role} : " in alone.stdout
+    dag_change(localcloud, cluster, tmp_path)
 
     run_ok(localcloud, "verify.yml", cluster)
     # every verify (the two site.yml runs, verify.yml) ran the smoke DAG to success

@@ -38,6 +38,25 @@ def test_pdb_api_version(apis, version):
     assert f.airflow_app_pdb_api_version(apis) == version
 
 
+def _deployment(replicas=1, generation=2, observed=2, updated=1, available=1, total=1, unavailable=None):
+    status = {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated, "availableReplicas": available}
+    return {"metadata": {"generation": generation}, "spec": {"replicas": replicas},
+            "status": status | ({"unavailableReplicas": unavailable} if unavailable else {})}
+
+
+@pytest.mark.parametrize("deployment, rolled_out", [
+    (_deployment(), True),
+    (_deployment(replicas=2, updated=2, available=2, total=2), True),
+    (_deployment(observed=1), False),  # the controller has not seen the new spec yet
+    (_deployment(updated=0), False),  # the new pod not created yet
+    (_deployment(available=0, unavailable=1), False),  # not Ready yet
+    (_deployment(total=2), False),  # an old pod still there (maxSurge)
+    ({"metadata": {"generation": 1}, "spec": {"replicas": 1}}, False),  # no status yet
+])
+def test_deployments_rolled_out(deployment, rolled_out):
+    assert f.airflow_app_deployments_rolled_out([_deployment(), deployment]) is rolled_out
+
+
 def test_expected_objects_in_order():
     assert f.airflow_app_expected_objects("airflow", **ARGS) == [
         {"kind": "Namespace", "api_version": "v1", "name": "airflow"},
@@ -220,7 +239,8 @@ def test_async_db_url_wants_a_string():
 
 
 def test_the_filters_are_registered_under_the_role_name():
-    assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_expected_objects",
+    assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_deployments_rolled_out",
+                                               "airflow_app_expected_objects",
                                                "airflow_app_index_objects", "airflow_app_object_kinds", "airflow_app_kinds_to_delete",
                                                "airflow_app_found_objects", "airflow_app_async_db_url",
                                                "airflow_app_async_db_url_errors", "airflow_app_smoke_run",

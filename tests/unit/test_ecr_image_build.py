@@ -163,6 +163,29 @@ def test_hash_changes_with_build_settings(ctx, kwargs):
     assert digest_of(ctx, **kwargs) != digest_of(ctx)
 
 
+def test_runtime_hash_leaves_out_only_the_runtime_excluded_files(ctx, monkeypatch, capsys):
+    ecr = FakeECR()
+    first = run(module_args(ctx, runtime_exclude=["dags"]), ecr, FakeDocker(ecr, local=BASE), monkeypatch, capsys)
+    assert first["runtime_hash"] != first["content_hash"] == digest_of(ctx)
+    write(ctx / "dags" / "sub" / "new_dag.py", "C = 3\n")  # a DAG change: a new image, the same runtime
+    dag_change = run(module_args(ctx, runtime_exclude=["dags"]), ecr, FakeDocker(ecr, local=BASE), monkeypatch, capsys)
+    assert dag_change["changed"] is True and dag_change["tag"] != first["tag"]
+    assert dag_change["runtime_hash"] == first["runtime_hash"]
+    write(ctx / "docker" / "requirements.txt", "apache-airflow-providers-fab==3.0.0\n")  # the runtime changes
+    runtime_change = run(module_args(ctx, runtime_exclude=["dags"]), ecr, FakeDocker(ecr, local=BASE), monkeypatch, capsys)
+    assert runtime_change["runtime_hash"] not in (first["runtime_hash"], runtime_change["content_hash"])
+    without = run(module_args(ctx), ecr, FakeDocker(ecr, local=BASE), monkeypatch, capsys)
+    assert without["runtime_hash"] == without["content_hash"]
+
+
+@pytest.mark.parametrize(
+    "relpath, excluded",
+    [("dags", True), ("dags/a.py", True), ("dags/sub/b.py", True), ("docker/dags.txt", False), ("docker/Dockerfile", False)],
+)
+def test_is_under_excluded(relpath, excluded):
+    assert mod.is_under_excluded(relpath, ["dags"]) is excluded
+
+
 def test_symlink_target_is_hashed_not_followed(ctx):
     os.symlink("a.py", ctx / "dags" / "link.py")
     entries = {e["path"]: e for e in mod.collect_inputs(str(ctx), INCLUDE, EXCLUDE, "docker/Dockerfile")}

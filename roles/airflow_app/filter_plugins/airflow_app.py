@@ -21,6 +21,19 @@ def airflow_app_pdb_api_version(apis):
     return "policy/v1" if "PodDisruptionBudget" in ((apis or {}).get("policy/v1") or {}) else "policy/v1beta1"
 
 
+def airflow_app_deployments_rolled_out(deployments):
+    """Whether every Deployment (k8s_info ``resources``) is rolled out: its controller saw the newest spec, and all
+    its replicas are updated and available, no old ones left (kubernetes.core's own test for ``wait: true``)."""
+    for d in deployments or []:
+        spec, status = d.get("spec") or {}, d.get("status") or {}
+        want = spec.get("replicas", 1)
+        if not (status.get("observedGeneration", 0) >= (d.get("metadata") or {}).get("generation", 0)
+                and status.get("replicas", 0) == status.get("updatedReplicas", 0) == status.get("availableReplicas", 0) == want
+                and not status.get("unavailableReplicas")):
+            return False
+    return True
+
+
 def airflow_app_expected_objects(namespace, storage_class, config_map, api_service, secrets, components, volumes,
                                  pdb_api_version, ui_lb_service=None):
     """Every object the role manages, as ``[{"kind", "api_version", "name"[, "namespace"]}]`` in a fixed order:
@@ -272,6 +285,7 @@ class FilterModule:
     def filters(self):
         return {
             "airflow_app_pdb_api_version": airflow_app_pdb_api_version,
+            "airflow_app_deployments_rolled_out": airflow_app_deployments_rolled_out,
             "airflow_app_expected_objects": airflow_app_expected_objects,
             "airflow_app_index_objects": airflow_app_index_objects,
             "airflow_app_object_kinds": airflow_app_object_kinds,

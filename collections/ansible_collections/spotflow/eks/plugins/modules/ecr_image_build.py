@@ -72,6 +72,16 @@ options:
     type: list
     elements: str
     default: ['__pycache__', '*.pyc', '*.pyo']
+  runtime_exclude:
+    description:
+      - Patterns (as O(exclude); a pattern also covers everything under a directory it matches) of
+        context files that change what the image runs, not what it runs with (DAGs). RV(runtime_hash)
+        is the content hash without them, so a consumer that depends only on the runtime (Airflow,
+        its providers and packages, as a database migration does) can key on it and skip work when
+        only DAGs changed. The files stay in the context and in RV(content_hash).
+    type: list
+    elements: str
+    default: []
   dockerfile:
     description:
       - Path of the Dockerfile relative to O(context). Always part of the context and the hash.
@@ -173,6 +183,7 @@ EXAMPLES = r"""
     context: "{{ playbook_dir }}/.."
     include: [dags, docker]
     exclude: [docker/README.md, __pycache__, "*.pyc"]
+    runtime_exclude: [dags]  # runtime_hash: the same when only DAGs change
     dockerfile: docker/Dockerfile
     base_image: apache/airflow:3.3.2
     build_args:
@@ -197,6 +208,14 @@ content_hash:
   returned: always
   type: str
   sample: 5e0c5fd3f2b0a1c9e2d7a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8
+runtime_hash:
+  description:
+    - SHA-256 (hex) of the build inputs without the files of O(runtime_exclude); equal to RV(content_hash)
+      when O(runtime_exclude) is empty. Two images with the same runtime hash differ only in those files.
+      Empty with O(state=absent).
+  returned: always
+  type: str
+  sample: 0b7e3c2a9f1d4e5c6b7a8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c
 tag:
   description: The image tag (O(tag), else O(tag_prefix) + the first O(hash_length) digits of RV(content_hash)).
   returned: when state is present
@@ -419,6 +438,12 @@ def collect_inputs(context, include, exclude, dockerfile):
         raise InputError("Dockerfile {0!r} not found in {1}".format(dockerfile, context))
     add(docker_rel)
     return [entries[k] for k in sorted(entries)]
+
+
+def is_under_excluded(relpath, patterns):
+    """Whether ``relpath`` or a directory above it matches a pattern (see O(runtime_exclude))."""
+    parts = relpath.split("/")
+    return any(is_excluded("/".join(parts[: i + 1]), patterns) for i in range(len(parts)))
 
 
 def content_hash(entries, dockerfile, base_image, build_args, labels, platform="linux/amd64"):
@@ -751,13 +776,17 @@ class ImageBuilder:
         try:
             entries = collect_inputs(p["context"], p["include"], p["exclude"], p["dockerfile"])
             parse_platform(p["platform"])
-            digest = content_hash(entries, p["dockerfile"], p.get("base_image"), p.get("build_args"), p.get("labels"), p["platform"])
+            settings = (p["dockerfile"], p.get("base_image"), p.get("build_args"), p.get("labels"), p["platform"])
+            digest = content_hash(entries, *settings)
+            runtime = [e for e in entries if not is_under_excluded(e["path"], p["runtime_exclude"])]
+            runtime_digest = content_hash(runtime, *settings) if len(runtime) < len(entries) else digest
             tag = image_tag(digest, p.get("tag"), p.get("tag_prefix"), p["hash_length"])
         except (InputError, OSError) as e:
             self.module.fail_json(msg="Build inputs: {0}".format(e))
 
         result = dict(
-            changed=False, content_hash=digest, tag=tag, repository_uri="", image="", digest="", image_details={},
+            changed=False, content_hash=digest, runtime_hash=runtime_digest, tag=tag,
+            repository_uri="", image="", digest="", image_details={},
             built=False, pushed=False, image_id="", base_image_present=None,
             inputs=[e["path"] for e in entries if e["kind"] != "D"],
         )
@@ -811,7 +840,7 @@ class ImageBuilder:
         except docker.errors.APIError as e:
             self.fail("Failed to list local images: {0}".format(e))
         ids = sorted(set(i["Id"] for i in images or []))
-        result = dict(changed=bool(ids), removed_images=ids, content_hash="", repository_uri="")
+        result = dict(changed=bool(ids), removed_images=ids, content_hash="", runtime_hash="", repository_uri="")
         if self.module._diff:
             result["diff"] = dict(before={"local_images": ids}, after={"local_images": []})
         if self.module.check_mode:
@@ -851,6 +880,7 @@ def main():
         context=dict(type="path"),
         include=dict(type="list", elements="str", default=["."]),
         exclude=dict(type="list", elements="str", default=["__pycache__", "*.pyc", "*.pyo"]),
+        runtime_exclude=dict(type="list", elements="str", default=[]),
         dockerfile=dict(type="str", default="Dockerfile"),
         base_image=dict(type="str"),
         build_args=dict(type="dict", default={}),
