@@ -131,8 +131,8 @@ def test_check_mode_on_an_empty_account_creates_nothing(localcloud):
 @pytest.fixture(scope="module")
 def real_cloud(tmp_path_factory):
     """A local cloud of the journey's own with real nodes: Airflow really starts, its database is the
-    PostgreSQL behind RDS and its volumes the EFS directories (verify.yml runs `airflow db check` in the
-    scheduler's pod); on the way out, proof that ``down`` left nothing behind."""
+    PostgreSQL behind RDS and its volumes the EFS directories (verify.yml checks every component's heartbeat
+    in it); on the way out, proof that ``down`` left nothing behind."""
     from localcloud.testing import isolated
 
     from .test_localcloud import isolated_port_base
@@ -381,7 +381,7 @@ def test_interrupted_site_converges_without_duplicates(localcloud):
         proc.wait(timeout=60)
     assert killed_at, "site.yml never reached the efs_storage access points"
 
-    # simulated nodes run nothing: no verify.yml (it execs in the scheduler's pod); the journey verifies
+    # simulated nodes run nothing: no verify.yml (it runs the smoke DAG); the journey verifies
     run_ok(localcloud, "site.yml", cluster, extra_args=["--skip-tags", "verify"])
     found = ours(localcloud, cluster)
     assert len(found["efs_access_points"]) == 2, found["efs_access_points"]

@@ -240,11 +240,22 @@ def test_async_db_url_wants_a_string():
 
 def test_the_filters_are_registered_under_the_role_name():
     assert set(f.FilterModule().filters()) == {"airflow_app_pdb_api_version", "airflow_app_deployments_rolled_out",
-                                               "airflow_app_expected_objects",
+                                               "airflow_app_jobs_state", "airflow_app_expected_objects",
                                                "airflow_app_index_objects", "airflow_app_object_kinds", "airflow_app_kinds_to_delete",
                                                "airflow_app_found_objects", "airflow_app_async_db_url",
                                                "airflow_app_async_db_url_errors", "airflow_app_smoke_run",
                                                "airflow_app_smoke_run_logs", "airflow_app_smoke_interruptions"}
+
+
+def test_jobs_state_reads_the_true_condition_of_each_wanted_job():
+    def job(name, *true, false=()):
+        conditions = [{"type": t, "status": "True"} for t in true] + [{"type": t, "status": "False"} for t in false]
+        return {"metadata": {"name": name}, "status": {"conditions": conditions} if conditions else {}}
+    jobs = [job("migrate-1", "Complete"), job("admin-1", "Failed"), job("other", "Complete"), job("run-1", false=("Failed",)),
+            job("new-1")]
+    assert f.airflow_app_jobs_state(jobs, ["migrate-1", "admin-1", "run-1", "new-1", "gone-1"]) == {
+        "migrate-1": "Complete", "admin-1": "Failed", "run-1": "running", "new-1": "running", "gone-1": "missing"}
+    assert f.airflow_app_jobs_state(None, []) == {}
 
 
 # ---------------------------------------------------------------- what the smoke DAG run showed

@@ -21,6 +21,21 @@ def airflow_app_pdb_api_version(apis):
     return "policy/v1" if "PodDisruptionBudget" in ((apis or {}).get("policy/v1") or {}) else "policy/v1beta1"
 
 
+def airflow_app_jobs_state(jobs, names):
+    """``{name: "Complete" | "Failed" | "missing" | "running"}`` for each of ``names`` among ``jobs`` (k8s_info
+    ``resources`` of Jobs): the condition that is True, as ``kubectl wait --for=condition=Complete`` reads it."""
+    by_name = {(j.get("metadata") or {}).get("name"): j for j in jobs or []}
+    state = {}
+    for name in names or []:
+        job = by_name.get(name)
+        if job is None:
+            state[name] = "missing"
+            continue
+        true = [c.get("type") for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"]
+        state[name] = "Complete" if "Complete" in true else "Failed" if "Failed" in true else "running"
+    return state
+
+
 def airflow_app_deployments_rolled_out(deployments):
     """Whether every Deployment (k8s_info ``resources``) is rolled out: its controller saw the newest spec, and all
     its replicas are updated and available, no old ones left (kubernetes.core's own test for ``wait: true``)."""
@@ -75,7 +90,7 @@ def airflow_app_expected_objects(namespace, storage_class, config_map, api_servi
 
 def airflow_app_object_kinds(expected):
     """The distinct ``{"kind", "api_version"[, "namespace"]}`` of ``airflow_app_expected_objects``' list, in
-    order: one kubernetes.core.k8s_info list per kind reads them all back (a dozen calls, not one per object)."""
+    order: the queries of one spotflow.eks.k8s_objects_info call (one list per kind) that reads them all back."""
     kinds = []
     for o in expected or []:
         k = {key: o[key] for key in ("kind", "api_version", "namespace") if key in o}
@@ -85,7 +100,8 @@ def airflow_app_object_kinds(expected):
 
 
 def airflow_app_index_objects(results, expected=None):
-    """``{"<kind>/<name>": object or None}`` from the results of the looped kubernetes.core.k8s_info task.
+    """``{"<kind>/<name>": object or None}`` from the results of a looped kubernetes.core.k8s_info task or of
+    spotflow.eks.k8s_objects_info (the same shape).
     Without ``expected`` the loop read one object per item (items from ``airflow_app_expected_objects``);
     with it, it listed each kind (items from ``airflow_app_object_kinds``) and the objects of ``expected`` are
     picked from those lists, in its order. A Secret is indexed as ``{"metadata", "keys"}``: the names of its
@@ -286,6 +302,7 @@ class FilterModule:
         return {
             "airflow_app_pdb_api_version": airflow_app_pdb_api_version,
             "airflow_app_deployments_rolled_out": airflow_app_deployments_rolled_out,
+            "airflow_app_jobs_state": airflow_app_jobs_state,
             "airflow_app_expected_objects": airflow_app_expected_objects,
             "airflow_app_index_objects": airflow_app_index_objects,
             "airflow_app_object_kinds": airflow_app_object_kinds,

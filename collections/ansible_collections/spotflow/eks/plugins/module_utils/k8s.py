@@ -331,6 +331,21 @@ def call_json(method, *args, **kwargs):
     return json.loads(to_text(data, errors="surrogate_or_strict"))
 
 
+def get_json(client, path, query_params=None):
+    """GET ``path`` (``/api/v1/...``, ``/apis/<group>/<version>/...``) on ``client`` and return the JSON data.
+
+    For paths no generated API method covers, such as a kind known only by its
+    group version. Raises ``ApiException`` like a generated method.
+    """
+    return call_json(
+        client.call_api, path, "GET",
+        query_params=list(query_params or []),
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+        _return_http_data_only=True,
+    )
+
+
 def api_error_message(exc):
     """``'<status> <reason>: <apiserver message>'`` for an ``ApiException``, or the exception text."""
     status = getattr(exc, "status", None)
