@@ -276,8 +276,11 @@ def pools(localcloud, cluster):
     ns = f"lc-{uuid.uuid4().hex[:6]}"
     v1 = client.CoreV1Api(localcloud.k8s(cluster))
     v1.create_namespace({"metadata": {"name": ns}})
+    # Kubernetes 1.20 refuses pods until the token controller gave the default
+    # ServiceAccount its token Secret (500 "No API token found"), not only until it exists
     deadline = time.monotonic() + 30
-    while not v1.list_namespaced_service_account(ns).items and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not any(
+            sa.metadata.name == "default" and sa.secrets for sa in v1.list_namespaced_service_account(ns).items):
         time.sleep(0.2)
     yield ns
     v1.delete_namespace(ns)
