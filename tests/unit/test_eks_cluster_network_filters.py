@@ -1,4 +1,5 @@
-"""The eks_cluster role's network filters that tasks/network_vpc.yml uses to list and read back subnets and route tables.
+"""The eks_cluster role's network filters that tasks/network_vpc.yml and network_routes.yml use to list, compare
+and read back subnets and route tables.
 
 (The CIDR, zone and subnet plan filters are tested in tests/integration/test_eks_cluster_validation.py.)"""
 
@@ -85,4 +86,88 @@ def test_route_table_ids_keep_the_last_of_a_name():
 
 def test_the_filters_are_registered():
     assert {"eks_cluster_subnet_items", "eks_cluster_subnet_ids", "eks_cluster_route_table_ids",
-            "eks_cluster_subnet_plan", "eks_cluster_cidr_errors", "eks_cluster_zone_plan"} == set(f.FilterModule().filters())
+            "eks_cluster_subnet_plan", "eks_cluster_cidr_errors", "eks_cluster_zone_plan",
+            "eks_cluster_subnet_state", "eks_cluster_route_table_in_sync"} == set(f.FilterModule().filters())
+
+
+TAGS = {"project": "spotflow", "spotflow:cluster": "spotflow"}
+
+
+def _found_subnet(cidr, az, public, **extra):
+    tier = "public" if public else "private"
+    tags = dict(TAGS, **{"Name": "spotflow-{0}-{1}".format(tier, az), "spotflow:subnet-tier": tier,
+                         "kubernetes.io/cluster/spotflow": "shared",
+                         "kubernetes.io/role/elb" if public else "kubernetes.io/role/internal-elb": "1"})
+    subnet = {"id": "subnet-" + cidr.split("/")[0], "cidr_block": cidr, "availability_zone": az, "state": "available",
+              "map_public_ip_on_launch": public, "tags": tags}
+    subnet.update(extra)
+    return subnet
+
+
+def test_subnet_state_in_sync_for_a_converged_vpc_with_ids_and_tags():
+    items = f.eks_cluster_subnet_items(AZS, PLAN)
+    found = [_found_subnet(i["cidr"], i["az"], i["tier"] == "public") for i in items]
+    state = f.eks_cluster_subnet_state(items, found, TAGS, "spotflow")
+    assert [s["in_sync"] for s in state] == [True] * 4
+    assert state[1]["item"] == {"tier": "public", "az": "us-east-1b", "cidr": "10.42.192.0/20", "map_public": True,
+                                "tags": found[1]["tags"]}
+    assert state[0]["item"]["tags"]["kubernetes.io/role/internal-elb"] == "1"
+    assert f.eks_cluster_subnet_ids(state, AZS)["private"] == ["subnet-10.42.0.0", "subnet-10.42.64.0"]
+
+
+@pytest.mark.parametrize("drift", [
+    {"tags": dict(TAGS, Name="spotflow-private-us-east-1b")},            # a tag lost: purge_tags would add it back
+    {"map_public_ip_on_launch": True},                                   # a private subnet handing out public IPs
+    {"availability_zone": "us-east-1c"},                                 # same CIDR, another zone
+    {"state": "pending"},                                                # not available yet: the task waits
+])
+def test_subnet_state_converges_a_drifted_subnet(drift):
+    items = f.eks_cluster_subnet_items(AZS, PLAN)
+    found = [_found_subnet(i["cidr"], i["az"], i["tier"] == "public") for i in items]
+    found[0].update(drift)
+    assert [s["in_sync"] for s in f.eks_cluster_subnet_state(items, found, TAGS, "spotflow")] == [False, True, True, True]
+
+
+def test_subnet_state_converges_missing_subnets_without_ids():
+    items = f.eks_cluster_subnet_items(AZS, PLAN)
+    state = f.eks_cluster_subnet_state(items, [], TAGS, "spotflow")
+    assert [s["in_sync"] for s in state] == [False] * 4
+    assert [s["subnet"]["id"] for s in state] == [""] * 4
+
+
+def _table(name, tags, subnets, routes, main=False):
+    return {"id": "rtb-" + name, "tags": dict(tags, Name=name),
+            "associations": [{"subnet_id": s, "main": False, "association_state": {"state": "associated"}} for s in subnets]
+            + ([{"main": True, "subnet_id": None}] if main else []),
+            "routes": [{"destination_cidr_block": "10.42.0.0/16", "gateway_id": "local", "state": "active",
+                        "origin": "CreateRouteTable"}] + routes}
+
+
+ROUTE = {"destination_cidr_block": "0.0.0.0/0", "gateway_id": None, "nat_gateway_id": "nat-1", "state": "active",
+         "origin": "CreateRoute"}
+WANT = [{"dest": "0.0.0.0/0", "nat_gateway_id": "nat-1"}]
+
+
+def test_route_table_in_sync_ignores_the_local_route_and_the_main_association():
+    tags = dict(TAGS, Name="p")
+    tables = [_table("p", TAGS, ["subnet-1"], [ROUTE], main=True)]
+    assert f.eks_cluster_route_table_in_sync(tables, "p", tags, ["subnet-1"], WANT)
+    public = [_table("pub", TAGS, ["s1", "s2"], [{"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1",
+                                                   "state": "active"}])]
+    assert f.eks_cluster_route_table_in_sync(public, "pub", dict(TAGS, Name="pub"), ["s2", "s1"],
+                                             [{"dest": "0.0.0.0/0", "gateway_id": "igw-1"}])
+
+
+@pytest.mark.parametrize("tables, subnets, routes", [
+    ([], ["subnet-1"], WANT),                                                              # no table of that name
+    ([_table("p", dict(TAGS, extra="x"), ["subnet-1"], [ROUTE])], ["subnet-1"], WANT),      # a tag to purge
+    ([_table("p", TAGS, ["subnet-1", "subnet-9"], [ROUTE])], ["subnet-1"], WANT),            # an association to purge
+    ([_table("p", TAGS, [], [ROUTE])], ["subnet-1"], WANT),                                  # an association missing
+    ([_table("p", TAGS, ["subnet-1"], [])], ["subnet-1"], WANT),                              # the route missing
+    ([_table("p", TAGS, ["subnet-1"], [dict(ROUTE, nat_gateway_id="nat-old")])], ["subnet-1"], WANT),  # another NAT
+    ([_table("p", TAGS, ["subnet-1"], [dict(ROUTE, state="blackhole")])], ["subnet-1"], WANT),          # NAT gone
+    ([_table("p", TAGS, ["subnet-1"], [ROUTE, dict(ROUTE, destination_cidr_block="10.9.0.0/16")])],
+     ["subnet-1"], WANT),                                                                  # a route to purge
+])
+def test_route_table_out_of_sync(tables, subnets, routes):
+    assert not f.eks_cluster_route_table_in_sync(tables, "p", dict(TAGS, Name="p"), subnets, routes)

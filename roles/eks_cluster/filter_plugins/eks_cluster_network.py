@@ -2,7 +2,8 @@
 # Copyright: Spotflow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the eks_cluster role: CIDR checks, the Availability Zones and the subnet plan of the VPC it creates,
-and the subnet and route table ids tasks/network_vpc.yml reads back (were {% set %} loops there).
+and the subnet and route table ids tasks/network_vpc.yml reads back (were {% set %} loops there), and whether the
+subnets and route tables it found already match the plan (only those that do not are converged).
 
 ansible.utils (ipaddr, ipsubnet) is not one of the project's collections, and the
 plan is a few lines of the standard library's ``ipaddress``.
@@ -121,6 +122,34 @@ def eks_cluster_subnet_items(azs, plan):
     return out
 
 
+def eks_cluster_subnet_state(items, found, tags, cluster_name):
+    """Each planned subnet with what ec2_vpc_subnet_info found in the VPC, so that only the missing or drifted ones
+    are converged (one read instead of one ec2_vpc_subnet call per subnet on a converged VPC).
+
+    ``items`` from ``eks_cluster_subnet_items``; ``tags`` the role's tags. Returns, per item,
+    ``{"item": {tier, az, cidr, map_public, tags}, "subnet": {"id": id or ""}, "in_sync": bool}`` (the shape of a
+    looped ec2_vpc_subnet result, for ``eks_cluster_subnet_ids``): in sync when a subnet of that CIDR is available
+    in that zone with exactly those tags (the task purges others) and public IPs on launch only in the public tier."""
+    by_cidr = dict((s.get("cidr_block"), s) for s in found or [])
+    out = []
+    for item in items or []:
+        tier = item["tier"]
+        want = dict(item, map_public=tier == "public", tags=dict(tags or {}, **{
+            "Name": "{0}-{1}-{2}".format(cluster_name, tier, item["az"]),
+            "spotflow:subnet-tier": tier,
+            "kubernetes.io/cluster/" + cluster_name: "shared",
+            "kubernetes.io/role/elb" if tier == "public" else "kubernetes.io/role/internal-elb": "1",
+        }))
+        have = by_cidr.get(item["cidr"]) or {}
+        in_sync = bool(have) and (
+            have.get("availability_zone") == item["az"]
+            and have.get("state") == "available"
+            and bool(have.get("map_public_ip_on_launch")) == want["map_public"]
+            and (have.get("tags") or {}) == want["tags"])
+        out.append({"item": want, "subnet": {"id": have.get("id", "") if have else ""}, "in_sync": in_sync})
+    return out
+
+
 def eks_cluster_subnet_ids(results, azs):
     """The subnet ids from the results of the looped ec2_vpc_subnet task (items from ``eks_cluster_subnet_items``).
 
@@ -143,6 +172,31 @@ def eks_cluster_route_table_ids(route_tables):
     return dict((t["tags"]["Name"], t["id"]) for t in route_tables or [] if "Name" in (t.get("tags") or {}))
 
 
+def eks_cluster_route_table_in_sync(route_tables, name, tags, subnets, routes):
+    """True when the table named ``name`` (as ``eks_cluster_route_table_ids`` picks it) already has exactly ``tags``,
+    is associated with exactly ``subnets`` and holds exactly ``routes`` besides the VPC's local one, all active:
+    what ec2_vpc_route_table would converge with purge_tags, purge_subnets and purge_routes. ``routes`` in the
+    module's form (``dest`` and ``gateway_id`` or ``nat_gateway_id``); ``route_tables`` from ec2_vpc_route_table_info."""
+    named = [t for t in route_tables or [] if (t.get("tags") or {}).get("Name") == name]
+    if not named:
+        return False
+    table = named[-1]
+    targets = ("gateway_id", "nat_gateway_id")
+    have_routes = set()
+    for r in table.get("routes") or []:
+        if r.get("gateway_id") == "local":
+            continue
+        if r.get("state", "active") != "active":
+            return False
+        have_routes.add((r.get("destination_cidr_block"),) + tuple(r.get(k) or "" for k in targets))
+    want_routes = set((r["dest"],) + tuple(r.get(k) or "" for k in targets) for r in routes or [])
+    have_subnets = set(a.get("subnet_id") for a in table.get("associations") or []
+                       if not a.get("main") and a.get("subnet_id")
+                       and (a.get("association_state") or {}).get("state", "associated") == "associated")
+    return ((table.get("tags") or {}) == dict(tags or {}) and have_subnets == set(subnets or [])
+            and have_routes == want_routes)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -152,4 +206,6 @@ class FilterModule:
             "eks_cluster_subnet_items": eks_cluster_subnet_items,
             "eks_cluster_subnet_ids": eks_cluster_subnet_ids,
             "eks_cluster_route_table_ids": eks_cluster_route_table_ids,
+            "eks_cluster_subnet_state": eks_cluster_subnet_state,
+            "eks_cluster_route_table_in_sync": eks_cluster_route_table_in_sync,
         }
