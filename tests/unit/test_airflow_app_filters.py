@@ -243,7 +243,7 @@ def test_the_filters_are_registered_under_the_role_name():
                                                "airflow_app_jobs_state", "airflow_app_expected_objects",
                                                "airflow_app_index_objects", "airflow_app_object_kinds", "airflow_app_kinds_to_delete",
                                                "airflow_app_found_objects", "airflow_app_async_db_url",
-                                               "airflow_app_async_db_url_errors", "airflow_app_smoke_run",
+                                               "airflow_app_async_db_url_errors", "airflow_app_smoke_run", "airflow_app_smoke_node_queries",
                                                "airflow_app_smoke_run_logs", "airflow_app_smoke_interruptions"}
 
 
@@ -279,6 +279,13 @@ def _tries(*spans, pods=("w-1", "w-1b")):
 
 
 ONE_TRY = _tries(("success", "2026-12-04T10:00:05Z", "2026-12-04T10:00:09Z"))
+
+
+def test_smoke_node_queries_read_the_node_each_task_named():
+    missing = {"status": 404, "json": {"detail": "not found"}}
+    assert f.airflow_app_smoke_node_queries([_xcom("ip-1"), missing, {"status": 200, "json": {"value": None}}]) == [
+        {"kind": "Node", "name": "ip-1"}, {"kind": "Node", "name": "unknown"}, {"kind": "Node", "name": "unknown"}]
+    assert f.airflow_app_smoke_node_queries([]) == []
 
 
 def test_smoke_run_reads_where_each_task_ran():

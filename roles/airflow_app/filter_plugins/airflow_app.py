@@ -213,10 +213,21 @@ def _api_time(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _xcom_value(xcom):
+    """What a smoke task returned (``{"pod", "node"}``), from the ``uri`` result of its ``return_value`` XCom."""
+    return ((xcom.get("json") or {}).get("value") if xcom.get("status") == 200 else None) or {}
+
+
+def airflow_app_smoke_node_queries(xcoms):
+    """The ``spotflow.eks.k8s_objects_info`` reads of the nodes the smoke tasks ran on, one per XCom (``uri`` result,
+    in task order): a task that named no node reads the node ``unknown``, which does not exist (no resources)."""
+    return [{"kind": "Node", "name": _xcom_value(x).get("node") or "unknown"} for x in xcoms]
+
+
 def airflow_app_smoke_run(dag_run, task_instances, tries, xcoms, nodes, node_selector):
     """What the smoke DAG run showed, from the Airflow API's DAG run and task instances, and per task
     instance (``uri`` results, in the same order): its tries (``.../tries``), its ``return_value`` XCom
-    (``{"pod", "node"}``) and the node that names (``k8s_info``)::
+    (``{"pod", "node"}``) and the node that names (``k8s_info`` or ``k8s_objects_info`` results)::
 
         {"dag_id", "run_id", "state", "seconds" (queued to end), "report": one line of it all,
          "tasks": [{"task_id", "state", "try_number", "pod", "node", "capacity_type", "on_spot",
@@ -230,7 +241,7 @@ def airflow_app_smoke_run(dag_run, task_instances, tries, xcoms, nodes, node_sel
             len(task_instances), len(tries), len(xcoms), len(nodes)))
     tasks = []
     for ti, tried, xcom, node in zip(task_instances, tries, xcoms, nodes):
-        value = ((xcom.get("json") or {}).get("value") if xcom.get("status") == 200 else None) or {}
+        value = _xcom_value(xcom)
         node_obj = (node.get("resources") or [None])[0] or {}
         labels = (node_obj.get("metadata") or {}).get("labels") or {}
         history = sorted(({"try_number": t.get("try_number"), "state": t.get("state"), "pod": t.get("hostname") or "",
@@ -310,6 +321,7 @@ class FilterModule:
             "airflow_app_found_objects": airflow_app_found_objects,
             "airflow_app_async_db_url": airflow_app_async_db_url,
             "airflow_app_async_db_url_errors": airflow_app_async_db_url_errors,
+            "airflow_app_smoke_node_queries": airflow_app_smoke_node_queries,
             "airflow_app_smoke_run": airflow_app_smoke_run,
             "airflow_app_smoke_run_logs": airflow_app_smoke_run_logs,
             "airflow_app_smoke_interruptions": airflow_app_smoke_interruptions,
