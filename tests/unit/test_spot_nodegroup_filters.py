@@ -304,6 +304,19 @@ def test_current_finds_the_auto_scaling_group_and_stale_taints():
     ]
 
 
+def test_settled_only_when_every_group_is_active_unchanged_and_tagged():
+    def applied(**over):
+        return dict({"changed": False, "nodegroup": {"status": "ACTIVE"}}, **over)
+    current = [{"name": "a", "exists": True, "asg_name": "asg-a"}, {"name": "b", "exists": True, "asg_name": "asg-b"}]
+    assert f.spot_nodegroup_settled([applied(), applied()], current)
+    assert not f.spot_nodegroup_settled([applied(), applied(changed=True)], current)              # created or updated
+    assert not f.spot_nodegroup_settled([applied(), applied(nodegroup={"status": "CREATING"})], current)
+    assert not f.spot_nodegroup_settled([applied(), {"skipped": True, "nodegroup": None}], current)  # no node role yet
+    assert not f.spot_nodegroup_settled([applied(), applied()], [current[0], dict(current[1], asg_name="")])
+    assert not f.spot_nodegroup_settled([applied()], current)
+    assert not f.spot_nodegroup_settled([], [])
+
+
 def test_ours_carry_both_owner_tags_and_are_not_kept():
     nodegroups = [{"nodegroup_name": "mine", "tags": OWNER},
                   {"nodegroup_name": "mine-too", "tags": dict(OWNER, extra="1")},

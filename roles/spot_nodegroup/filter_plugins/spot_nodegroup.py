@@ -323,6 +323,17 @@ def spot_nodegroup_current(groups, applied, planned):
     return out
 
 
+def spot_nodegroup_settled(applied, current):
+    """True when the apply (loop results) changed no group and found each ACTIVE, and ``current``
+    (``spot_nodegroup_current``) has each group existing with its Auto Scaling group (so tagged and its nodes
+    tainted in the same pass): a later pass of the play, which would wait, has nothing left to do."""
+    applied, current = list(applied or []), list(current or [])
+    return len(applied) > 0 and len(applied) == len(current) and all(
+        not r.get("changed") and not r.get("skipped") and not r.get("failed")
+        and get(get(r, "nodegroup"), "status") == "ACTIVE" for r in applied) and all(
+        c.get("exists") and c.get("asg_name") for c in current)
+
+
 def spot_nodegroup_ours(nodegroups, owner_tags, keep):
     """Names of the node groups (eks_nodegroup_info) that carry ``owner_tags`` and are not in ``keep``."""
     return [ng["nodegroup_name"] for ng in nodegroups or []
@@ -369,6 +380,7 @@ class FilterModule:
             "spot_nodegroup_taint_errors": spot_nodegroup_taint_errors,
             "spot_nodegroup_plan_errors": spot_nodegroup_plan_errors,
             "spot_nodegroup_current": spot_nodegroup_current,
+            "spot_nodegroup_settled": spot_nodegroup_settled,
             "spot_nodegroup_ours": spot_nodegroup_ours,
             "spot_nodegroup_template_tags": spot_nodegroup_template_tags,
             "spot_nodegroup_tolerations": spot_nodegroup_tolerations,
