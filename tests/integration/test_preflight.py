@@ -86,13 +86,13 @@ CASES = {
 }
 
 
-def run_site(extra: dict, playbook: str = "site.yml") -> tuple[subprocess.CompletedProcess, float]:
+def run_site(extra: dict, playbook: str | Path = "site.yml") -> tuple[subprocess.CompletedProcess, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SPOTFLOW_"))} | {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing listens: any AWS call fails loudly
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
     started = time.monotonic()
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(REPO / "inventories/local"),
-                           str(REPO / "playbooks" / playbook), "-e", json.dumps(extra)],
+                           str(REPO / "playbooks" / playbook), "-e", json.dumps(extra)],  # an absolute path stays
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     return proc, time.monotonic() - started
 
@@ -132,3 +132,25 @@ def test_teardown_checks_its_input_before_asking():
 def test_good_input_passes_the_preflight():
     proc, _ = run_site({}, "preflight.yml")
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def _task(proc: subprocess.CompletedProcess, name: str) -> dict:
+    """The localhost result of the last task called ``name`` (after its role prefix; the json callback's report)."""
+    tasks = [t for play in json.loads(proc.stdout)["plays"] for t in play["tasks"] if t["task"]["name"].endswith(name)]
+    assert tasks, f"no task {name!r}:\n{proc.stdout[-4000:]}"
+    return tasks[-1]["hosts"]["localhost"]
+
+
+@pytest.mark.parametrize(("uid", "validated"), [(50000, False), (-1, True)], ids=["same inputs", "an input changed"])
+def test_a_role_validates_once_per_set_of_inputs(uid, validated):
+    """site.yml validates every role in pre-flight; a role's passes skip validate.yml for the same inputs,
+    and validate again (so fail before any AWS call) when one changed."""
+    proc, _ = run_site({"validate_once_uid": uid}, REPO / "tests/integration/playbooks/validate_once.yml")
+    assert proc.returncode != 0  # either way the role then fails: nothing listens at AWS_ENDPOINT_URL
+    include = _task(proc, "Validate inputs before any API call (unless validated in this play with the same inputs)")
+    assert include.get("skipped", False) is not validated, include
+    play, message = failure(proc)
+    if validated:
+        assert "efs_storage_posix_uid" in message, message
+    else:
+        assert "efs_storage_posix_uid" not in message, message  # past validation: the AWS calls failed
