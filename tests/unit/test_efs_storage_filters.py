@@ -38,4 +38,18 @@ def test_a_single_string_is_not_taken_for_a_list_of_its_characters():
 
 
 def test_the_filters_are_registered_under_the_role_name():
-    assert set(f.FilterModule().filters()) == {"efs_storage_ingress_rules", "efs_storage_mount_targets"}
+    assert set(f.FilterModule().filters()) == {"efs_storage_ingress_rules", "efs_storage_mount_targets",
+                                               "efs_storage_mount_targets_ready"}
+
+
+def test_mount_targets_ready_only_with_one_available_target_per_subnet_and_none_elsewhere():
+    def fs(*targets):
+        return [{"mount_targets": [{"subnet_id": s, "life_cycle_state": state} for s, state in targets]}]
+    subnets = ["subnet-b", "subnet-a"]
+    ready = f.efs_storage_mount_targets_ready
+    assert ready(fs(("subnet-a", "available"), ("subnet-b", "available")), subnets)
+    assert not ready(fs(("subnet-a", "available"), ("subnet-b", "creating")), subnets)
+    assert not ready(fs(("subnet-a", "available")), subnets)
+    assert not ready(fs(("subnet-a", "available"), ("subnet-b", "available"), ("subnet-c", "available")), subnets)
+    assert not ready([], subnets)  # no file system (check mode, or not created yet)
+    assert not ready(fs(("subnet-a", "available"), ("subnet-b", "available")) * 2, subnets)  # two of that name

@@ -21,9 +21,21 @@ def efs_storage_mount_targets(subnet_ids, security_group_id):
     return [{"subnet_id": subnet, "security_groups": [security_group_id]} for subnet in subnet_ids or []]
 
 
+def efs_storage_mount_targets_ready(file_systems, subnet_ids):
+    """True when community.aws.efs_info found one file system whose available mount targets are in exactly
+    ``subnet_ids`` (one per subnet, none elsewhere)."""
+    file_systems = list(file_systems or [])
+    if len(file_systems) != 1:
+        return False
+    available = sorted(t.get("subnet_id") for t in file_systems[0].get("mount_targets") or []
+                       if t.get("life_cycle_state") == "available")
+    return available == sorted(subnet_ids or [])
+
+
 class FilterModule:
     def filters(self):
         return {
             "efs_storage_ingress_rules": efs_storage_ingress_rules,
             "efs_storage_mount_targets": efs_storage_mount_targets,
+            "efs_storage_mount_targets_ready": efs_storage_mount_targets_ready,
         }
