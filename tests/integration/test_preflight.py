@@ -147,7 +147,7 @@ def test_a_role_validates_once_per_set_of_inputs(uid, validated):
     and validate again (so fail before any AWS call) when one changed."""
     proc, _ = run_site({"validate_once_uid": uid}, REPO / "tests/integration/playbooks/validate_once.yml")
     assert proc.returncode != 0  # either way the role then fails: nothing listens at AWS_ENDPOINT_URL
-    include = _task(proc, "Validate inputs before any API call (unless validated in this play with the same inputs)")
+    include = _task(proc, "Validate inputs before any API call (unless validated in this run with the same inputs)")
     assert include.get("skipped", False) is not validated, include
     play, message = failure(proc)
     if validated:
