@@ -265,7 +265,13 @@ RUN = {"dag_id": "spotflow_smoke", "dag_run_id": "r1", "state": "success",
 
 
 def _xcom(node, pod="w-1"):
-    return {"status": 200, "json": {"key": "return_value", "value": {"node": node, "pod": pod}}}
+    """What a smoke task returned (spotflow.eks.airflow_dag_run_info's tasks[].xcom)."""
+    return {"node": node, "pod": pod}
+
+
+def _task(ti, tries=(), xcom=None, logs=()):
+    """One item of spotflow.eks.airflow_dag_run_info's tasks."""
+    return {"task_instance": ti, "tries": list(tries), "xcom": xcom, "logs": list(logs)}
 
 
 def _node(labels):
@@ -273,27 +279,27 @@ def _node(labels):
 
 
 def _tries(*spans, pods=("w-1", "w-1b")):
-    return {"status": 200, "json": {"task_instances": [
-        {"try_number": n, "state": st, "hostname": pod, "start_date": a, "end_date": b}
-        for n, ((st, a, b), pod) in enumerate(zip(spans, pods), 1)][::-1]}}
+    return [{"try_number": n, "state": st, "hostname": pod, "start_date": a, "end_date": b}
+            for n, ((st, a, b), pod) in enumerate(zip(spans, pods), 1)][::-1]
 
 
 ONE_TRY = _tries(("success", "2026-12-04T10:00:05Z", "2026-12-04T10:00:09Z"))
 
 
 def test_smoke_node_queries_read_the_node_each_task_named():
-    missing = {"status": 404, "json": {"detail": "not found"}}
-    assert f.airflow_app_smoke_node_queries([_xcom("ip-1"), missing, {"status": 200, "json": {"value": None}}]) == [
+    tasks = [_task({"task_id": "a"}, xcom=_xcom("ip-1")), _task({"task_id": "b"}), _task({"task_id": "c"}, xcom={"pod": "p"})]
+    assert f.airflow_app_smoke_node_queries(tasks) == [
         {"kind": "Node", "name": "ip-1"}, {"kind": "Node", "name": "unknown"}, {"kind": "Node", "name": "unknown"}]
     assert f.airflow_app_smoke_node_queries([]) == []
 
 
 def test_smoke_run_reads_where_each_task_ran():
-    tis = [{"task_id": "a", "state": "success", "try_number": 1}, {"task_id": "b", "state": "success", "try_number": 2}]
     b_tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
                      ("success", "2026-12-04T10:00:35.5Z", "2026-12-04T10:00:40Z"), pods=("w-2", "w-2b"))
+    tasks = [_task({"task_id": "a", "state": "success", "try_number": 1}, ONE_TRY, _xcom("ip-1")),
+             _task({"task_id": "b", "state": "success", "try_number": 2}, b_tries, _xcom("ip-2", "w-2b"))]
     run = f.airflow_app_smoke_run(
-        RUN, tis, [ONE_TRY, b_tries], [_xcom("ip-1"), _xcom("ip-2", "w-2b")],
+        RUN, tasks,
         [_node({"lifecycle": "Ec2Spot", "eks.amazonaws.com/capacityType": "SPOT"}),
          _node({"lifecycle": "OnDemand", "eks.amazonaws.com/capacityType": "ON_DEMAND"})], SPOT)
     assert run["seconds"] == 42.2 and run["state"] == "success" and run["run_id"] == "r1"
@@ -308,51 +314,53 @@ def test_smoke_run_reads_where_each_task_ran():
 def test_smoke_run_tries_that_overlap_are_flagged():
     tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:30Z"),
                    ("success", "2026-12-04T10:00:29Z", "2026-12-04T10:00:40Z"))
-    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a", "try_number": 2}], [tries], [_xcom("ip-1")],
-                                  [_node(SPOT)], SPOT)
+    run = f.airflow_app_smoke_run(RUN, [_task({"task_id": "a", "try_number": 2}, tries, _xcom("ip-1"))], [_node(SPOT)], SPOT)
     assert run["tasks"][0]["overlapping_tries"] is True
 
 
 def test_smoke_run_a_task_without_its_xcom_or_node_is_not_on_spot():
-    tis = [{"task_id": "a", "state": "failed", "try_number": 1}, {"task_id": "b", "state": "success", "try_number": 1}]
-    run = f.airflow_app_smoke_run(dict(RUN, state="failed", end_date=None), tis,
-                                  [{"status": 404, "json": {}}, ONE_TRY],
-                                  [{"status": 404, "json": {"detail": "not found"}}, _xcom("gone")],
-                                  [{"resources": []}, {"resources": []}], SPOT)
+    tasks = [_task({"task_id": "a", "state": "failed", "try_number": 1}),
+             _task({"task_id": "b", "state": "success", "try_number": 1}, ONE_TRY, _xcom("gone"))]
+    run = f.airflow_app_smoke_run(dict(RUN, state="failed", end_date=None), tasks, [{"resources": []}, {"resources": []}], SPOT)
     assert [(t["node"], t["on_spot"], t["tries"]) for t in run["tasks"]][0] == ("", False, [])
     assert run["tasks"][1]["on_spot"] is False
     assert run["seconds"] is None
 
 
 def test_smoke_run_karpenter_capacity_label_and_lists_of_different_lengths():
-    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a"}], [ONE_TRY], [_xcom("k")],
-                                  [_node({"lifecycle": "Ec2Spot", "karpenter.sh/capacity-type": "spot"})], SPOT)
+    tasks = [_task({"task_id": "a"}, ONE_TRY, _xcom("k"))]
+    run = f.airflow_app_smoke_run(RUN, tasks, [_node({"lifecycle": "Ec2Spot", "karpenter.sh/capacity-type": "spot"})], SPOT)
     assert run["tasks"][0]["capacity_type"] == "spot" and run["tasks"][0]["on_spot"]
-    with pytest.raises(ValueError, match="1 task instances, 1 try lists, 0 XComs, 1 node reads"):
-        f.airflow_app_smoke_run(RUN, [{"task_id": "a"}], [ONE_TRY], [], [{}], SPOT)
+    with pytest.raises(ValueError, match="1 tasks, 0 node reads"):
+        f.airflow_app_smoke_run(RUN, tasks, [], SPOT)
 
 
-def test_smoke_run_logs_mark_the_tries_that_got_a_sigterm():
+def test_smoke_run_logs_mark_the_tries_that_got_a_sigterm_and_check_the_last_names_the_pod():
     tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
                    ("success", "2026-12-04T10:00:35Z", "2026-12-04T10:00:40Z"))
-    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a", "try_number": 2}], [tries], [_xcom("ip-1")], [_node(SPOT)], SPOT)
-    task = run["tasks"][0]
-    logs = [{"item": [task, task["tries"][0]], "json": {"content": [{"event": "Received SIGTERM. Terminating"}]}},
-            {"item": [task, task["tries"][1]], "json": {"content": [{"event": "spotflow-smoke: running"}]}}]
-    marked = f.airflow_app_smoke_run_logs(run, logs)
+    ti = {"task_id": "a", "try_number": 2}
+    run = f.airflow_app_smoke_run(RUN, [_task(ti, tries, _xcom("ip-1", "w-1b"))], [_node(SPOT)], SPOT)
+    logs = [{"try_number": 1, "content": [{"event": "Received SIGTERM. Terminating"}]},
+            {"try_number": 2, "content": [{"event": "spotflow-smoke: running in pod w-1b on node ip-1"}]}]
+    marked = f.airflow_app_smoke_run_logs(run, [_task(ti, tries, logs=logs)])
     assert [t["sigterm"] for t in marked["tasks"][0]["tries"]] == [True, False]
+    assert marked["tasks"][0]["log_names_pod"] is True
     assert "sigterm" not in run["tasks"][0]["tries"][0], "the input is left alone"
+    # the line of another pod, or on the first try only, does not count
+    other = [dict(logs[0], content="spotflow-smoke: running in pod w-1b on node ip-1"),
+             dict(logs[1], content="spotflow-smoke: running in pod w-1 on node ip-1")]
+    assert f.airflow_app_smoke_run_logs(run, [_task(ti, tries, logs=other)])["tasks"][0]["log_names_pod"] is False
+    assert f.airflow_app_smoke_run_logs(run, [_task(ti, tries)])["tasks"][0]["log_names_pod"] is False
 
 
 def test_smoke_interruptions_count_the_tries_a_reclaim_cost():
     lost = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
                   ("success", "2026-12-04T10:00:42.5Z", "2026-12-04T10:00:50Z"), pods=("w-1", "w-1b"))
     calm = _tries(("success", "2026-12-04T10:00:05Z", "2026-12-04T10:00:30Z"), pods=("w-2",))
-    run = f.airflow_app_smoke_run(RUN, [{"task_id": "a", "try_number": 2}, {"task_id": "b", "try_number": 1}],
-                                  [lost, calm], [_xcom("ip-1", "w-1b"), _xcom("ip-2", "w-2")],
-                                  [_node(SPOT), _node(SPOT)], SPOT)
-    task = run["tasks"][0]
-    run = f.airflow_app_smoke_run_logs(run, [{"item": [task, task["tries"][0]], "json": {"content": "SIGTERM"}}])
+    tasks = [_task({"task_id": "a", "try_number": 2}, lost, _xcom("ip-1", "w-1b")),
+             _task({"task_id": "b", "try_number": 1}, calm, _xcom("ip-2", "w-2"))]
+    run = f.airflow_app_smoke_run(RUN, tasks, [_node(SPOT), _node(SPOT)], SPOT)
+    run = f.airflow_app_smoke_run_logs(run, [dict(tasks[0], logs=[{"try_number": 1, "content": "SIGTERM"}])])
     got = f.airflow_app_smoke_interruptions(run, ["w-1", "w-9"])
     assert got == {"tasks": [{"task_id": "a", "tries_lost": 1, "sigterm": True, "retried": True,
                               "seconds_to_running_again": 22.5}],

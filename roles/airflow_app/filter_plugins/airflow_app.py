@@ -7,6 +7,7 @@ metadata DB URL derived from the sync one, and what the smoke DAG run showed."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
@@ -213,21 +214,17 @@ def _api_time(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def _xcom_value(xcom):
-    """What a smoke task returned (``{"pod", "node"}``), from the ``uri`` result of its ``return_value`` XCom."""
-    return ((xcom.get("json") or {}).get("value") if xcom.get("status") == 200 else None) or {}
+def airflow_app_smoke_node_queries(tasks):
+    """The ``spotflow.eks.k8s_objects_info`` reads of the nodes the smoke tasks ran on, one per task
+    (``spotflow.eks.airflow_dag_run_info`` ``tasks``, their ``xcom`` what the task returned, ``{"pod", "node"}``):
+    a task that named no node reads the node ``unknown``, which does not exist (no resources)."""
+    return [{"kind": "Node", "name": (t.get("xcom") or {}).get("node") or "unknown"} for t in tasks]
 
 
-def airflow_app_smoke_node_queries(xcoms):
-    """The ``spotflow.eks.k8s_objects_info`` reads of the nodes the smoke tasks ran on, one per XCom (``uri`` result,
-    in task order): a task that named no node reads the node ``unknown``, which does not exist (no resources)."""
-    return [{"kind": "Node", "name": _xcom_value(x).get("node") or "unknown"} for x in xcoms]
-
-
-def airflow_app_smoke_run(dag_run, task_instances, tries, xcoms, nodes, node_selector):
-    """What the smoke DAG run showed, from the Airflow API's DAG run and task instances, and per task
-    instance (``uri`` results, in the same order): its tries (``.../tries``), its ``return_value`` XCom
-    (``{"pod", "node"}``) and the node that names (``k8s_info`` or ``k8s_objects_info`` results)::
+def airflow_app_smoke_run(dag_run, tasks, nodes, node_selector):
+    """What the smoke DAG run showed, from ``spotflow.eks.airflow_dag_run_info`` (the DAG run, and per task
+    instance its tries and its ``return_value`` XCom, ``{"pod", "node"}``) and the nodes those name
+    (``k8s_info`` or ``k8s_objects_info`` results, in the same order)::
 
         {"dag_id", "run_id", "state", "seconds" (queued to end), "report": one line of it all,
          "tasks": [{"task_id", "state", "try_number", "pod", "node", "capacity_type", "on_spot",
@@ -236,21 +233,20 @@ def airflow_app_smoke_run(dag_run, task_instances, tries, xcoms, nodes, node_sel
     ``on_spot``: the node exists and carries every label of ``node_selector`` (the workers' node
     selector); ``capacity_type`` is the node's EKS or Karpenter capacity label, for the report;
     ``overlapping_tries``: a try started before the one before it had ended (a task ran twice at once)."""
-    if not (len(task_instances) == len(tries) == len(xcoms) == len(nodes)):
-        raise ValueError("airflow_app_smoke_run: {0} task instances, {1} try lists, {2} XComs, {3} node reads".format(
-            len(task_instances), len(tries), len(xcoms), len(nodes)))
-    tasks = []
-    for ti, tried, xcom, node in zip(task_instances, tries, xcoms, nodes):
-        value = _xcom_value(xcom)
+    if len(tasks) != len(nodes):
+        raise ValueError("airflow_app_smoke_run: {0} tasks, {1} node reads".format(len(tasks), len(nodes)))
+    out = []
+    for task, node in zip(tasks, nodes):
+        ti, value = task["task_instance"], task.get("xcom") or {}
         node_obj = (node.get("resources") or [None])[0] or {}
         labels = (node_obj.get("metadata") or {}).get("labels") or {}
         history = sorted(({"try_number": t.get("try_number"), "state": t.get("state"), "pod": t.get("hostname") or "",
                            "start": t.get("start_date"), "end": t.get("end_date")}
-                          for t in (tried.get("json") or {}).get("task_instances") or []), key=lambda t: t["try_number"])
+                          for t in task.get("tries") or []), key=lambda t: t["try_number"])
         overlapping = any(_api_time(later["start"]) < _api_time(earlier["end"])
                           for earlier, later in zip(history, history[1:])
                           if earlier["end"] and later["start"])
-        tasks.append({
+        out.append({
             "task_id": ti["task_id"], "state": ti.get("state"), "try_number": ti.get("try_number"),
             "pod": value.get("pod", ""), "node": value.get("node", ""),
             "capacity_type": labels.get("eks.amazonaws.com/capacityType") or labels.get("karpenter.sh/capacity-type") or "",
@@ -260,26 +256,28 @@ def airflow_app_smoke_run(dag_run, task_instances, tries, xcoms, nodes, node_sel
     start, end = _api_time(dag_run.get("queued_at")), _api_time(dag_run.get("end_date"))
     run = {
         "dag_id": dag_run.get("dag_id"), "run_id": dag_run.get("dag_run_id"), "state": dag_run.get("state"),
-        "seconds": round((end - start).total_seconds(), 1) if start and end else None, "tasks": tasks,
+        "seconds": round((end - start).total_seconds(), 1) if start and end else None, "tasks": out,
     }
     run["report"] = "{dag_id} run {run_id}: {state} in {seconds} s; ".format(**run) + "; ".join(
-        "{task_id} {state} on {node} ({capacity_type}), try {try_number}".format(**t) for t in tasks)
+        "{task_id} {state} on {node} ({capacity_type}), try {try_number}".format(**t) for t in out)
     return run
 
 
-def airflow_app_smoke_run_logs(run, logs):
-    """``run`` (``airflow_app_smoke_run``) with ``sigterm`` on every try: whether its log (``uri`` results
-    of ``.../logs/<try>``, one per try, items ``[task, try]`` as from ``subelements('tries')``) mentions
-    a SIGTERM, as a task on a reclaimed Spot node's log does."""
-    said = {}
-    for result in logs:
-        task, tried = result["item"]
-        text = str(((result.get("json") or {}).get("content")) or "")
-        said[(task["task_id"], tried["try_number"])] = "SIGTERM" in text
-    tasks = [dict(t, tries=[dict(tr, sigterm=said.get((t["task_id"], tr["try_number"]), False)) for tr in t["tries"]])
-             for t in run["tasks"]]
-    return dict(run, tasks=tasks)
-
+def airflow_app_smoke_run_logs(run, tasks):
+    """``run`` (``airflow_app_smoke_run``) with, on every try, ``sigterm``: whether its log mentions a SIGTERM, as a
+    task on a reclaimed Spot node's log does; and on every task ``log_names_pod``: whether its last try's log says
+    ``spotflow-smoke: running in pod POD on node NODE`` with the pod and node the task returned. ``tasks`` is
+    ``spotflow.eks.airflow_dag_run_info``'s with ``logs``."""
+    logs = {(t["task_instance"]["task_id"], log["try_number"]): json.dumps(log.get("content") or "")
+            for t in tasks for log in t.get("logs") or []}
+    out = []
+    for task in run["tasks"]:
+        line = "spotflow-smoke: running in pod {pod} on node {node}".format(**task)
+        out.append(dict(
+            task,
+            log_names_pod=bool(task["pod"]) and line in logs.get((task["task_id"], task["try_number"]), ""),
+            tries=[dict(tr, sigterm="SIGTERM" in logs.get((task["task_id"], tr["try_number"]), "")) for tr in task["tries"]]))
+    return dict(run, tasks=out)
 
 
 def airflow_app_smoke_interruptions(run, pods):
