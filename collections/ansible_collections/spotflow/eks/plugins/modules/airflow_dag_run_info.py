@@ -64,7 +64,7 @@ options:
     description:
       - Wait until the run's state is C(success) or C(failed) before the other reads.
       - When O(wait_timeout) passes first, the module returns what it read without failing, so check
-        RV(dag_run.state).
+        the C(state) in RV(dag_run).
     type: bool
     default: false
   wait_timeout:
