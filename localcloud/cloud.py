@@ -50,6 +50,26 @@ def _listening(cfg: Config) -> list[int]:
     return [p for p in ports if procs.port_open(cfg.host, p)]
 
 
+# A cloud listens on ports from its base up to base + 999 (RDS at +800..): none may be an
+# ephemeral port, which any outgoing connection on this machine may hold at the moment
+# a server binds it (a PostgreSQL on 32800 failed so, "Address already in use").
+PORT_SPAN = 1000
+
+
+def _ephemeral_overlap(cfg: Config, path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> str:
+    """'' when the cloud's ports are outside the kernel's ephemeral range, else why not."""
+    try:
+        low, high = (int(v) for v in path.read_text().split())
+    except (OSError, ValueError):
+        return ""
+    if cfg.port_base <= high and low <= cfg.port_base + PORT_SPAN - 1:
+        return (f"SPOTFLOW_LOCALCLOUD_PORT_BASE={cfg.port_base} puts the local cloud's ports {cfg.port_base}-"
+                f"{cfg.port_base + PORT_SPAN - 1} in this machine's ephemeral port range {low}-{high} "
+                f"(net.ipv4.ip_local_port_range), where outgoing connections take ports: choose a base from 1024 "
+                f"to {low - PORT_SPAN}")
+    return ""
+
+
 # --- components -------------------------------------------------------------------
 def _registry_config(c: Config) -> Path:
     return c.state_dir / "registry.yml"
@@ -135,6 +155,9 @@ class LocalCloud:
         # a partial cloud is stopped and started afresh: moto keeps no state,
         # so Kubernetes must not either
         self._down(quiet=True)
+        overlap = _ephemeral_overlap(cfg)
+        if overlap:
+            raise LocalCloudError(overlap)
         busy = _listening(cfg)
         if busy:
             raise LocalCloudError(f"ports already in use on {cfg.host}: {busy} (another local cloud? set SPOTFLOW_LOCALCLOUD_PORT_BASE)")

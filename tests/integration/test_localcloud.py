@@ -22,13 +22,14 @@ CLUSTER = "lc-test"
 
 def isolated_port_base(index: int) -> int:
     """Ports for the ``index``-th isolated local cloud a test starts. A cloud takes its base port up to
-    base + 500 + 3 x 64 (one apiserver and etcd per cluster slot), so clouds are 1000 apart: apart from
-    the session's cloud, from each other (they run side by side under xdist), and from those of another
-    test run on another base (make test on 16000: 26000, 28000; a developer's on 15000: 25000, 27000)."""
+    base + 999 (RDS from base + 800), so clouds are 1000 apart: apart from the session's cloud, from each
+    other (they run side by side under xdist), and below the kernel's ephemeral ports (from 32768), which
+    outgoing connections hold (make test on 16000: 26000-29999; a developer's on 15000: 25000-28999)."""
+    from localcloud.cloud import PORT_SPAN
     from localcloud.kube.controlplane import FIRST_PORT_OFFSET, MAX_CLUSTERS, PORTS_PER_CLUSTER
 
-    assert FIRST_PORT_OFFSET + PORTS_PER_CLUSTER * MAX_CLUSTERS < 1000
-    return int(os.environ.get("SPOTFLOW_LOCALCLOUD_PORT_BASE", "15000")) + 10000 + 2000 * index
+    assert FIRST_PORT_OFFSET + PORTS_PER_CLUSTER * MAX_CLUSTERS < PORT_SPAN
+    return int(os.environ.get("SPOTFLOW_LOCALCLOUD_PORT_BASE", "15000")) + 10000 + PORT_SPAN * index
 
 
 def _get(localcloud, cluster: str, path: str, token: str) -> int:
