@@ -147,7 +147,7 @@ waited:
   returned: always
   type: float
 tasks:
-  description: One item per task instance of the run, in the API's order.
+  description: One item per task instance of the run, in the API's order (every page of it).
   returned: always
   type: list
   elements: dict
@@ -199,6 +199,18 @@ class AirflowApi:
         except (URLError, OSError, ValueError) as exc:
             self.module.fail_json(msg="GET %s: %s" % (url, exc))
 
+    def task_instances(self, run_path, page=100):
+        """Every task instance of the run, page by page (the API returns at most its limit at a time)."""
+        found, total = [], None
+        while total is None or len(found) < total:
+            answer = self.get("%s/taskInstances?limit=%d&offset=%d" % (run_path, page, len(found))) or {}
+            batch = answer.get("task_instances") or []
+            found.extend(batch)
+            total = answer.get("total_entries", len(found))
+            if not batch:
+                break
+        return found
+
 
 def q(value):
     return quote(str(value), safe="")
@@ -236,23 +248,23 @@ def main():
     waited = round(time.monotonic() - started, 1) if p["wait"] else 0.0
 
     tasks = []
-    for ti in (api.get(run_path + "/taskInstances") or {}).get("task_instances") or []:
+    for ti in api.task_instances(run_path):
         ti_path = "%s/taskInstances/%s" % (run_path, q(ti["task_id"]))
-        # a mapped task instance: its index in the path of its tries, as a parameter elsewhere
-        mapped = ti.get("map_index") not in (-1, None)
+        # a mapped task instance: its index in the path of its tries, a query parameter elsewhere
+        index = ti.get("map_index") if ti.get("map_index") not in (-1, None) else None
+        query = "" if index is None else "map_index=%d" % index
         task = {"task_instance": ti, "tries": [], "xcom": None, "logs": []}
         if p["tries"]:
-            tries_path = ti_path + ("/%d/tries" % ti["map_index"] if mapped else "/tries")
+            tries_path = ti_path + ("/tries" if index is None else "/%d/tries" % index)
             task["tries"] = (api.get(tries_path) or {}).get("task_instances") or []
         if p["xcom_key"]:
-            entry = api.get("%s/xcomEntries/%s%s" % (ti_path, q(p["xcom_key"]), "?map_index=%d" % ti["map_index"] if mapped else ""),
-                            missing_ok=True)
+            entry = api.get("%s/xcomEntries/%s%s" % (ti_path, q(p["xcom_key"]), query and "?" + query), missing_ok=True)
             task["xcom"] = (entry or {}).get("value")
         if p["logs"]:
             numbers = sorted({t.get("try_number") for t in task["tries"]} - {None}) if p["tries"] else \
                 range(1, int(ti.get("try_number") or 0) + 1)
             for try_number in numbers:
-                log = api.get("%s/logs/%d?full_content=true%s" % (ti_path, try_number, "&map_index=%d" % ti["map_index"] if mapped else ""))
+                log = api.get("%s/logs/%d?full_content=true%s" % (ti_path, try_number, query and "&" + query))
                 task["logs"].append({"try_number": try_number, "content": (log or {}).get("content")})
         tasks.append(task)
 
