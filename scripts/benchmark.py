@@ -152,7 +152,7 @@ def dag_change(playbook: list[str], env: dict, state: Path, kubeconfig: str, tim
             try:
                 if airflow.call("GET", f"/api/v2/dags/{dag_id}").get("dag_id") == dag_id:
                     break
-            except Exception:  # noqa: BLE001 - 404 until the dag-processor has parsed it, or the API restarting
+            except Exception:  # noqa: BLE001 - not found until the dag-processor has parsed it, or the API restarting
                 pass
             if time.monotonic() - t0 > timeout:
                 raise SystemExit(f"DAG {dag_id} not visible through the API after {timeout} s")
