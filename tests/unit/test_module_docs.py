@@ -7,13 +7,15 @@ the module really passes to ``AnsibleModule`` (captured the way validate-modules
 captures it, by stopping ``AnsibleModule.__init__``), option by option and
 suboption by suboption: names, type, required, default, choices, aliases,
 elements. Plus: EXAMPLES are YAML tasks using the module, RETURN renders, and
-the check_mode attribute agrees with ``supports_check_mode``.
+the check_mode attribute agrees with ``supports_check_mode``. A module that documents an action plugin
+(no main()) is compared with the plugin's ARGUMENT_SPEC.
 
 Modules are discovered from plugins/modules, so modules added later are covered.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -37,8 +39,19 @@ class _Captured(Exception):
 
 
 def module_kwargs(name):
-    """The keyword arguments the module's main() gives AnsibleModule."""
+    """The keyword arguments the module's main() gives AnsibleModule.
+
+    A module that is only the documentation of an action plugin of the same name (no main(): the work is done on
+    the controller) has its argument spec in that plugin, as ARGUMENT_SPEC.
+    """
     module = importlib.import_module("ansible_collections.spotflow.eks.plugins.modules.{0}".format(name))
+    if not hasattr(module, "main"):
+        # read, not imported: importing controller code (ansible.plugins.action) changes how modules report warnings
+        tree = ast.parse((COLLECTION / "plugins" / "action" / "{0}.py".format(name)).read_text())
+        assigned = {target.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+        return dict(argument_spec=ast.literal_eval(assigned["ARGUMENT_SPEC"]),
+                    supports_check_mode=ast.literal_eval(assigned["_supports_check_mode"]))
 
     def capture(self, *args, **kwargs):
         if args:
