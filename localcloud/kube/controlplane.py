@@ -109,7 +109,8 @@ class ControlPlane:
 
     @property
     def dns_hosts(self) -> Path:
-        return self.dir / "dns.hosts"
+        """The cluster DNS's names; dnsmasq watches its directory (inotify), so it is written by rename."""
+        return self.dir / "dns" / "hosts"
 
     @property
     def ca_file(self) -> Path:
@@ -206,12 +207,14 @@ class ControlPlane:
             ]
         if component == "dns":
             # Debian has no CoreDNS: dnsmasq answers cluster.local names from a hosts file the node
-            # simulator keeps (Services and the names the emulated AWS hands out); nothing else
+            # simulator keeps (Services and the names the emulated AWS hands out); nothing else. It watches
+            # the file's directory rather than being sent SIGHUP: a SIGHUP that arrives before dnsmasq has
+            # set its handlers kills it, and the cluster DNS with it (a race right after the start)
             return [
                 "ip", "netns", "exec", self.network.name, shutil.which("dnsmasq") or "/usr/sbin/dnsmasq",
                 "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
-                f"--listen-address={GATEWAY}", "--port=53", f"--addn-hosts={self.dns_hosts}", "--pid-file=",
-                # stays root: it reads the hosts file again on SIGHUP, under a state dir that may be private to root
+                f"--listen-address={GATEWAY}", "--port=53", f"--hostsdir={self.dns_hosts.parent}", "--pid-file=",
+                # stays root: it reads the hosts file again when it changes, under a state dir that may be private to root
                 "--local=/cluster.local/", "--log-facility=-", "--user=root", "--cache-size=0",
             ]
         if component == "kube-scheduler":
@@ -247,6 +250,7 @@ class ControlPlane:
             procs.wait_until(lambda: procs.http_ok(sa, self._admin_ssl()), 120, f"{self.name}: default ServiceAccount")
             self._kubernetes_endpoints()
             if self.cfg.nodes == "real":
+                self.dns_hosts.parent.mkdir(exist_ok=True)
                 self.dns_hosts.write_text("")
                 self._cluster_dns_service()
                 for comp in NODE_NETWORK_COMPONENTS:

@@ -24,8 +24,6 @@ import contextlib
 import datetime
 import ipaddress
 import json
-import os
-import signal
 import logging
 import threading
 import time
@@ -34,7 +32,6 @@ from typing import Any, Callable
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from .. import procs
 from ..kube.autoscaler import AutoscalerPlay
 
 LOG = logging.getLogger("localcloud.nodes")
@@ -345,10 +342,10 @@ class NodeSimulator:
                        if s.spec.cluster_ip and s.spec.cluster_ip != "None")
         text = "".join(lines + self._publish_db_instances(plane))
         if plane.dns_hosts.exists() and plane.dns_hosts.read_text() != text:
-            plane.dns_hosts.write_text(text)
-            pid = procs.running_pid(plane.pid_dir, "dns")
-            if pid:
-                os.kill(pid, signal.SIGHUP)  # dnsmasq reads its hosts files again
+            # whole or not at all: dnsmasq reads the file when it is renamed into its directory (it skips dotfiles)
+            tmp = plane.dns_hosts.with_name(".hosts.new")
+            tmp.write_text(text)
+            tmp.replace(plane.dns_hosts)
 
     def _publish_db_instances(self, plane) -> list[str]:
         """Each DB instance in the cluster's VPC answers in the cluster's network at its endpoint as the RDS
