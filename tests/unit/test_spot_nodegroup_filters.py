@@ -286,6 +286,25 @@ def test_plan_errors():
     assert f.spot_nodegroup_plan_errors(None, "c1", OWNER) == []
 
 
+def test_to_check_leaves_out_only_the_groups_that_exist_as_wanted():
+    groups = [{"name": n} for n in ("same", "new", "changed", "failed", "skipped", "no-diff")]
+    same = {"name": "same", "instance_types": ["m5.xlarge"]}
+    planned = [
+        {"item": groups[0], "changed": False, "diff": {"before": same, "after": dict(same)}},
+        {"item": groups[1], "changed": False, "diff": {"before": {}, "after": {"name": "new"}}},
+        {"item": groups[2], "changed": False, "diff": {"before": same, "after": dict(same, instance_types=["m5.2xlarge"])}},
+        {"item": groups[3], "failed": True, "diff": {"before": same, "after": same}, "msg": "boom"},
+        {"item": groups[4], "skipped": True},
+        {"item": groups[5], "changed": False},
+    ]
+    assert [g["name"] for g in f.spot_nodegroup_to_check(groups, planned)] == [
+        "new", "changed", "failed", "skipped", "no-diff"]
+    # no plan (no node role yet), or not one result per group: every group
+    assert f.spot_nodegroup_to_check(groups, None) == groups
+    assert f.spot_nodegroup_to_check(groups, planned[:2]) == groups
+    assert f.spot_nodegroup_to_check([], []) == []
+
+
 def test_current_finds_the_auto_scaling_group_and_stale_taints():
     groups = [{"name": "a", "taints": TAINTS}, {"name": "b", "taints": []}, {"name": "c", "taints": []}]
     asgs = [{"name": "asg-a"}, {"name": "x"}]

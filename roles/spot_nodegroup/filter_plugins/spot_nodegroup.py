@@ -297,6 +297,24 @@ def spot_nodegroup_plan_errors(results, cluster_name, owner_tags):
     return errors
 
 
+def spot_nodegroup_to_check(groups, planned):
+    """The groups whose instance types and zones must be checked against the region: every group the plan
+    (``planned``: the check-mode loop results, one per group) would create or change, failed on, or did not
+    reach; none that exists as it is wanted. Every group when there is no plan (no node role yet: check mode
+    on an empty account). EKS accepted an unchanged group's types and subnets when it was made."""
+    planned = list(planned or [])
+    if len(planned) != len(groups or []):
+        return list(groups or [])
+    out = []
+    for g, r in zip(groups, planned):
+        diff = r.get("diff") or {}
+        before = diff.get("before") or {}
+        unchanged = not r.get("skipped") and not r.get("failed") and len(before) > 0 and before == diff.get("after")
+        if not unchanged:
+            out.append(g)
+    return out
+
+
 def spot_nodegroup_current(groups, applied, planned):
     """Per normalised group, what exists after the apply: its Auto Scaling group ("" when none yet), whether
     the node group exists, and the taints it had before the run and no longer has (``stale_taints``, in
@@ -379,6 +397,7 @@ class FilterModule:
             "spot_nodegroup_label_errors": spot_nodegroup_label_errors,
             "spot_nodegroup_taint_errors": spot_nodegroup_taint_errors,
             "spot_nodegroup_plan_errors": spot_nodegroup_plan_errors,
+            "spot_nodegroup_to_check": spot_nodegroup_to_check,
             "spot_nodegroup_current": spot_nodegroup_current,
             "spot_nodegroup_settled": spot_nodegroup_settled,
             "spot_nodegroup_ours": spot_nodegroup_ours,
