@@ -16,7 +16,7 @@ def _workers(path) -> configparser.SectionProxy:
     return cfg["workers"]
 
 
-def test_the_supervisor_waits_at_most_the_rendered_two_seconds(render_role_template, tmp_path):
+def test_the_supervisor_waits_at_most_the_rendered_two_seconds(render_role_template):
     rendered = render_role_template("airflow.cfg.j2")
     assert _workers(rendered)["min_heartbeat_interval"] == "2"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__WORKERS__")}

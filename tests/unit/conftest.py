@@ -11,11 +11,41 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.spotflow.eks.plugins.module_utils.placement import matches, parse_selector
 from kubernetes.client.exceptions import ApiException
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def play(tmp_path):
+    """play(tasks, check_mode=False) -> (process, task results): ``tasks`` run on localhost by a real
+    ansible-playbook with the project's ansible.cfg; the results as the json callback gives them."""
+
+    def _play(tasks, check_mode=False):
+        playbook = tmp_path / "play.yml"
+        playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
+            + (["--check"] if check_mode else []),
+            cwd=REPO, env=env, capture_output=True, text=True, check=False,
+        )
+        try:
+            return proc, json.loads(proc.stdout)["plays"][0]["tasks"]
+        except (ValueError, KeyError, IndexError):
+            return proc, []
+
+    return _play
+
 
 AUTH = {"host": "https://127.0.0.1:6443", "api_key": "k8s-aws-v1.secret-token", "ca_cert": "/nonexistent/ca.crt"}
 

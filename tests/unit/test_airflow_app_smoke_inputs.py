@@ -3,30 +3,16 @@ keeps the EKS token it started with (15 minutes), so airflow_app_smoke_timeout i
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("timeout", [0, 841])
-def test_a_timeout_outside_1_to_840_is_refused_first(tmp_path, timeout):
-    playbook = tmp_path / "smoke.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+def test_a_timeout_outside_1_to_840_is_refused_first(play, timeout):
+    proc, tasks = play([{
         "ansible.builtin.include_role": {"name": "airflow_app", "tasks_from": "smoke"},
         "vars": {"spotflow_cluster_name": "demo", "spotflow_region": "us-east-1",
-                 "airflow_app_smoke_timeout": timeout}}]}]))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           str(playbook)], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+                 "airflow_app_smoke_timeout": timeout}}])
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
     failed = [(t["task"]["name"], t["hosts"]["localhost"]) for t in tasks if t["hosts"]["localhost"].get("failed")]
     assert len(failed) == 1
     name, result = failed[0]

@@ -7,53 +7,37 @@ templated when used, `when` skips, and check mode evaluates the same.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
 
 
-def run(tmp_path, checks, task_vars=None, check_mode=False):
+def run(play, checks, task_vars=None, check_mode=False):
     """The localhost result of one spotflow.eks.checks task."""
     task = {"name": "checks", "spotflow.eks.checks": {"checks": checks}, "vars": task_vars or {}, "ignore_errors": True}
-    playbook = tmp_path / "checks.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-        + (["--check"] if check_mode else []),
-        cwd=REPO, env=env, capture_output=True, text=True, check=False,
-    )
+    proc, tasks = play([task], check_mode)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return tasks[0]["hosts"]["localhost"]
 
 
 SIZE = {"name": "size", "that": ["size | int >= 1", "size | int <= 10"], "fail_msg": "size must be 1 to 10, got {{ size }}"}
 
 
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check mode"])
-def test_all_hold(tmp_path, check_mode):
-    result = run(tmp_path, [SIZE, {"that": "name is match('^[a-z]+$')", "fail_msg": "bad name"}],
+def test_all_hold(play, check_mode):
+    result = run(play, [SIZE, {"that": "name is match('^[a-z]+$')", "fail_msg": "bad name"}],
                  {"size": 3, "name": "demo"}, check_mode)
     assert not result.get("failed") and result["changed"] is False
     assert (result["checked"], result["skipped_checks"]) == (2, 0)
 
 
-def test_the_first_check_that_fails_gives_its_message_and_nothing_after_it_is_evaluated(tmp_path):
+def test_the_first_check_that_fails_gives_its_message_and_nothing_after_it_is_evaluated(play):
     later = {"name": "later", "that": "undefined_thing.x", "fail_msg": "{{ undefined_thing.y }}",
              "vars": {"broken": "{{ undefined_thing.z }}"}}
-    result = run(tmp_path, [{"that": "true", "fail_msg": "never"}, SIZE, later], {"size": 12})
+    result = run(play, [{"that": "true", "fail_msg": "never"}, SIZE, later], {"size": 12})
     assert result["failed"] is True
     assert (result["check"], result["assertion"], result["msg"]) == ("size", "size | int <= 10", "size must be 1 to 10, got 12")
 
 
-def test_a_checks_vars_are_its_own_and_templated_when_used(tmp_path):
+def test_a_checks_vars_are_its_own_and_templated_when_used(play):
     windows = {
         "name": "windows",
         "that": "problems | length == 0",
@@ -63,16 +47,16 @@ def test_a_checks_vars_are_its_own_and_templated_when_used(tmp_path):
                  "problems": "{{ [] if window is match('^' ~ hm ~ '-' ~ hm ~ '$') else ['window must be hh:mi-hh:mi, got ' ~ window] }}"},
     }
     leak = {"name": "no leak", "that": "hm is not defined", "fail_msg": "hm leaked: {{ hm }}"}
-    assert run(tmp_path, [windows, leak], {"window": "03:00-04:00"})["checked"] == 2
-    result = run(tmp_path, [windows, leak], {"window": "3am"})
+    assert run(play, [windows, leak], {"window": "03:00-04:00"})["checked"] == 2
+    result = run(play, [windows, leak], {"window": "3am"})
     assert (result["check"], result["msg"]) == ("windows", "window must be hh:mi-hh:mi, got 3am")
 
 
-def test_when_skips_a_check(tmp_path):
+def test_when_skips_a_check(play):
     checks = [dict(SIZE, when="state == 'present'"), dict(SIZE, name="also", when=["state == 'present'", "true"])]
-    result = run(tmp_path, checks, {"size": 0, "state": "absent"})
+    result = run(play, checks, {"size": 0, "state": "absent"})
     assert not result.get("failed") and (result["checked"], result["skipped_checks"]) == (0, 2)
-    assert run(tmp_path, checks, {"size": 0, "state": "present"})["check"] == "size"
+    assert run(play, checks, {"size": 0, "state": "present"})["check"] == "size"
 
 
 @pytest.mark.parametrize(("checks", "says"), [
@@ -81,6 +65,6 @@ def test_when_skips_a_check(tmp_path):
     ([{"that": "true", "fail_msg": "m", "loop": [1]}], "loop"),
     (["true"], "dictionary requested"),
 ], ids=["none", "no message", "unknown key", "not a dict"])
-def test_a_malformed_check_fails_clearly(tmp_path, checks, says):
-    result = run(tmp_path, checks)
+def test_a_malformed_check_fails_clearly(play, checks, says):
+    result = run(play, checks)
     assert result["failed"] is True and says in result["msg"], result["msg"]

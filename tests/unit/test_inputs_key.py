@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -28,7 +25,7 @@ CASES = {
 }
 
 
-def run_keys(tmp_path):
+def run_keys(play):
     base = {
         "demo_size": 2,
         "demo_name": "{{ other_value }}",
@@ -45,20 +42,13 @@ def run_keys(tmp_path):
         }
         for name, (extra, _) in CASES.items()
     ]
-    playbook = tmp_path / "keys.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
-        cwd=REPO, env=env, capture_output=True, text=True, check=False,
-    )
+    proc, tasks = play(tasks)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
     return {t["task"]["name"]: t["hosts"]["localhost"]["msg"] for t in tasks}
 
 
-def test_the_key_follows_the_role_inputs_only(tmp_path):
-    keys = run_keys(tmp_path)
+def test_the_key_follows_the_role_inputs_only(play):
+    keys = run_keys(play)
     assert all(re.fullmatch(r"[0-9a-f]{40}", key) for key in keys.values()), keys
     for name, (_, same) in CASES.items():
         assert (keys[name] == keys["base"]) is same, name
