@@ -87,7 +87,8 @@ def test_route_table_ids_keep_the_last_of_a_name():
 def test_the_filters_are_registered():
     assert {"eks_cluster_subnet_items", "eks_cluster_subnet_ids", "eks_cluster_route_table_ids",
             "eks_cluster_subnet_plan", "eks_cluster_cidr_errors", "eks_cluster_zone_plan",
-            "eks_cluster_subnet_state", "eks_cluster_route_table_in_sync"} == set(f.FilterModule().filters())
+            "eks_cluster_subnet_state", "eks_cluster_route_table_in_sync",
+            "eks_cluster_one_in_sync"} == set(f.FilterModule().filters())
 
 
 TAGS = {"project": "spotflow", "spotflow:cluster": "spotflow"}
@@ -171,3 +172,36 @@ def test_route_table_in_sync_ignores_the_local_route_and_the_main_association():
 ])
 def test_route_table_out_of_sync(tables, subnets, routes):
     assert not f.eks_cluster_route_table_in_sync(tables, "p", dict(TAGS, Name="p"), subnets, routes)
+
+
+NAMED = dict(TAGS, Name="spotflow")
+VPC = {"id": "vpc-1", "cidr_block": "10.42.0.0/16", "tags": NAMED, "enable_dns_support": True, "enable_dns_hostnames": True}
+IGW = {"id": "igw-1", "tags": NAMED, "attachments": [{"state": "available", "vpc_id": "vpc-1"}]}
+DNS = dict(enable_dns_support=True, enable_dns_hostnames=True)
+
+
+def test_one_in_sync_for_the_planned_vpc_and_an_attached_gateway():
+    assert f.eks_cluster_one_in_sync([VPC], NAMED, **DNS)
+    assert f.eks_cluster_one_in_sync([IGW], NAMED)
+    assert f.eks_cluster_one_in_sync([dict(IGW, attachments=[{"state": "attached", "vpc_id": "vpc-1"}])], NAMED)
+
+
+@pytest.mark.parametrize("found", [
+    [],                                                     # none yet: ec2_vpc_net creates it
+    [VPC, dict(VPC, id="vpc-2")],                           # two of that name and CIDR: ec2_vpc_net refuses them
+    [dict(VPC, tags=TAGS)],                                 # the Name tag lost
+    [dict(VPC, tags=dict(NAMED, extra="x"))],               # a tag to purge
+    [dict(VPC, enable_dns_hostnames=False)],                # DNS host names off
+    [dict(VPC, enable_dns_support=None)],                   # an attribute not read
+])
+def test_one_in_sync_converges_a_vpc_unlike_the_plan(found):
+    assert not f.eks_cluster_one_in_sync(found, NAMED, **DNS)
+
+
+@pytest.mark.parametrize("igw", [
+    dict(IGW, attachments=[]),                                          # detached
+    dict(IGW, attachments=[{"state": "detaching", "vpc_id": "vpc-1"}]),  # on its way out
+    dict(IGW, tags=dict(NAMED, Name="other")),                          # renamed
+])
+def test_one_in_sync_converges_a_gateway_unlike_the_plan(igw):
+    assert not f.eks_cluster_one_in_sync([igw], NAMED)

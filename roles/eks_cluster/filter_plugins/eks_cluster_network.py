@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the eks_cluster role: CIDR checks, the Availability Zones and the subnet plan of the VPC it creates,
 and the subnet and route table ids tasks/network_vpc.yml reads back (were {% set %} loops there), and whether the
-subnets and route tables it found already match the plan (only those that do not are converged).
+VPC, internet gateway, subnets and route tables it found already match the plan (only those that do not are
+converged).
 
 ansible.utils (ipaddr, ipsubnet) is not one of the project's collections, and the
 plan is a few lines of the standard library's ``ipaddress``.
@@ -197,6 +198,18 @@ def eks_cluster_route_table_in_sync(route_tables, name, tags, subnets, routes):
             and have_routes == want_routes)
 
 
+def eks_cluster_one_in_sync(found, tags, **attributes):
+    """True when ``found`` (VPCs or internet gateways from spotflow.eks.ec2_vpc_network_info) is exactly one, with
+    exactly ``tags`` and each of ``attributes`` (``enable_dns_support=True``): what ec2_vpc_net or ec2_vpc_igw with
+    purge_tags would leave unchanged. An internet gateway must also be attached."""
+    if len(found or []) != 1:
+        return False
+    one = found[0]
+    attached = "attachments" not in one or bool(one["attachments"]) and all(
+        a.get("state") in ("available", "attached") for a in one["attachments"])
+    return (one.get("tags") or {}) == dict(tags or {}) and attached and all(one.get(k) == v for k, v in attributes.items())
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -208,4 +221,5 @@ class FilterModule:
             "eks_cluster_route_table_ids": eks_cluster_route_table_ids,
             "eks_cluster_subnet_state": eks_cluster_subnet_state,
             "eks_cluster_route_table_in_sync": eks_cluster_route_table_in_sync,
+            "eks_cluster_one_in_sync": eks_cluster_one_in_sync,
         }
