@@ -5,10 +5,7 @@ one, check mode, and API errors failing the task."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from botocore.exceptions import ClientError
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -72,14 +69,9 @@ class FakeEC2:
         return Paginator()
 
 
-def run(args, client, monkeypatch, capsys, check_mode=False):
+def use(client, monkeypatch):
     monkeypatch.setattr(AnsibleAWSModule, "client", lambda self, service, retry_decorator=None, **kw: client)
-    with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
-        with pytest.raises(SystemExit) as exit_info:
-            mod.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
-    return result
+    return client
 
 
 ARGS = {"name": "spotflow", "cidr_block": "10.42.0.0/16", "availability_zone_filters": {"state": "available"},
@@ -87,10 +79,10 @@ ARGS = {"name": "spotflow", "cidr_block": "10.42.0.0/16", "availability_zone_fil
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_one_read_of_a_vpc_and_its_network(monkeypatch, capsys, check_mode):
-    ec2 = FakeEC2()
-    result = run(ARGS, ec2, monkeypatch, capsys, check_mode)
-    assert result["_rc"] == 0 and result["changed"] is False
+def test_one_read_of_a_vpc_and_its_network(monkeypatch, run, check_mode):
+    ec2 = use(FakeEC2(), monkeypatch)
+    result = run(mod, ARGS, check_mode=check_mode)
+    assert result.rc == 0 and result["changed"] is False
     assert result["availability_zones"] == [{"zone_name": "us-east-1a", "zone_id": "use1-az1", "state": "available"}]
     assert result["vpcs"] == [{"id": "vpc-1", "vpc_id": "vpc-1", "cidr_block": "10.42.0.0/16", "state": "available",
                                "tags": {"Name": "spotflow", "spotflow:component": "eks_cluster"},
@@ -117,16 +109,17 @@ def test_one_read_of_a_vpc_and_its_network(monkeypatch, capsys, check_mode):
 
 
 @pytest.mark.parametrize("vpcs", [[], [VPC, dict(VPC, VpcId="vpc-2")]])
-def test_without_exactly_one_vpc_nothing_inside_one_is_read(monkeypatch, capsys, vpcs):
-    ec2 = FakeEC2(vpcs=vpcs)
-    result = run(ARGS, ec2, monkeypatch, capsys)
+def test_without_exactly_one_vpc_nothing_inside_one_is_read(monkeypatch, run, vpcs):
+    ec2 = use(FakeEC2(vpcs=vpcs), monkeypatch)
+    result = run(mod, ARGS)
     assert [v["id"] for v in result["vpcs"]] == [v["VpcId"] for v in vpcs]
     assert result["availability_zones"] and not any(result[k] for k in ("internet_gateways", "subnets", "nat_gateways",
                                                                          "route_tables"))
     assert {op for op, _ in ec2.requests} <= {"describe_availability_zones", "describe_vpcs", "describe_vpc_attribute"}
 
 
-def test_api_errors_fail_naming_the_vpc(monkeypatch, capsys):
-    result = run(ARGS, FakeEC2(error="UnauthorizedOperation"), monkeypatch, capsys)
-    assert result["_rc"] == 1 and result["failed"]
+def test_api_errors_fail_naming_the_vpc(monkeypatch, run):
+    use(FakeEC2(error="UnauthorizedOperation"), monkeypatch)
+    result = run(mod, ARGS)
+    assert result.rc == 1 and result["failed"]
     assert "spotflow (10.42.0.0/16)" in result["msg"] and "UnauthorizedOperation" in result["msg"]
