@@ -12,19 +12,13 @@ down, and measures, one after the other:
    `site.yml --tags ecr_image,airflow_app`: new image, push, rollout), until the new DAG is parsed
    and visible through the Airflow API; the file is removed again afterwards,
 
-each of 2-4 once the machine has settled (below), then tears down and prints, each with the task count and
-the seconds per role:
+then tears down and prints, each with the task count and the seconds per role:
 
 - converge / chain. The chain is the longest path of injected waits (the cluster, then a node group;
   RDS and EFS need only the VPC) plus what must follow them, measured on the cluster afterwards: the
   on-demand nodes joining after their group is ACTIVE, the image pull, the migration Job's container
   and Airflow's core from start to Ready (the longest of its pods).
 - no-op re-run / converge, `--tags airflow_app` / converge, DAG change / converge.
-
-Settling: the local cloud runs on the CPUs Ansible runs on, which a cluster on AWS never does, and Airflow's
-core, just started by the converge, keeps them busy for a while (first DAG parses, API workers). Before each
-run after the converge the script waits until the CPUs' busy fraction over 10 s stops falling (at least 20 s,
-at most 120 s) and prints how long it waited and how busy the CPUs were when the run started.
 
 Figures come from this run; nothing here is asserted.
 
@@ -71,33 +65,7 @@ bench()
 '''
 
 
-def _cpu_busy(seconds: float) -> float:
-    """The fraction of the machine's CPU time that was not idle over the next ``seconds`` (/proc/stat)."""
-    def sample():
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:]]
-        return sum(ticks), ticks[3] + ticks[4]  # idle + iowait
-    total0, idle0 = sample()
-    time.sleep(seconds)
-    total1, idle1 = sample()
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
-def settle(window: float = 10, least: float = 20, most: float = 120) -> dict:
-    """Wait until the CPUs' busy fraction over ``window`` s stops falling (by less than 5 points), ``least`` to
-    ``most`` s; return the seconds waited and the last busy fraction."""
-    t0 = time.monotonic()
-    time.sleep(max(least - 2 * window, 0))
-    last = _cpu_busy(window)
-    while True:
-        now = _cpu_busy(window)
-        if (now > last - 0.05 and time.monotonic() - t0 >= least) or time.monotonic() - t0 >= most:
-            return {"waited": time.monotonic() - t0, "busy": now}
-        last = now
-
-
-def run(argv, env, log: Path, settled: bool = False) -> dict:
-    quiet = settle() if settled else None
+def run(argv, env, log: Path) -> dict:
     t0 = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
@@ -109,7 +77,7 @@ def run(argv, env, log: Path, settled: bool = False) -> dict:
     # profile_tasks stamps every task with the time since the start: when did verify.yml begin?
     verify = re.search(r"^PLAY \[Verify Spotflow\][^\n]*\n(?:[^\n]*\n)*?[^\n]*\(\d+:\d\d:[\d.]+\)\s+(\d+):(\d\d):([\d.]+)",
                        proc.stdout, re.M)
-    return {"seconds": time.monotonic() - t0, "rc": proc.returncode, "log": log, "settle": quiet,
+    return {"seconds": time.monotonic() - t0, "rc": proc.returncode, "log": log,
             "recap": dict(zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, m.groups()))) if m else {},
             "tasks": len(re.findall(r"^TASK \[", proc.stdout, re.M)),
             "roles": {r[1].strip(): float(r[2]) for r in line.finditer(roles_recap) if r[1].strip() != "total"},
@@ -172,7 +140,6 @@ def dag_change(playbook: list[str], env: dict, state: Path, kubeconfig: str, tim
     dag_id = "spotflow_bench_" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     path = REPO / "dags" / f"{dag_id}.py"
     airflow = AirflowApi(config.new_client_from_config(config_file=kubeconfig), "airflow", "airflow-api-server")
-    quiet = settle()
     t0 = time.monotonic()
     try:
         path.write_text(NEW_DAG.format(dag_id=dag_id))
@@ -193,7 +160,6 @@ def dag_change(playbook: list[str], env: dict, state: Path, kubeconfig: str, tim
     finally:
         path.unlink(missing_ok=True)
     result["playbook seconds"], result["seconds"] = result["seconds"], time.monotonic() - t0
-    result["settle"] = quiet
     return result
 
 
@@ -223,8 +189,7 @@ def main() -> int:
     runs: dict[str, dict] = {}
     try:
         for name, extra in (("converge", []), ("no-op re-run", []), ("--tags airflow_app", ["--tags", "airflow_app"])):
-            runs[name] = run(playbook + ["playbooks/site.yml"] + extra, env, state / f"{name.strip('-').replace(' ', '-')}.log",
-                             settled=name != "converge")
+            runs[name] = run(playbook + ["playbooks/site.yml"] + extra, env, state / f"{name.strip('-').replace(' ', '-')}.log")
             if runs[name]["rc"]:
                 print(f"site.yml ({name}) failed (rc={runs[name]['rc']}); log: {runs[name]['log']}", file=sys.stderr)
                 return runs[name]["rc"]
@@ -265,9 +230,6 @@ def main() -> int:
     print(f"DAG change live             {change['seconds']:8.1f} s  = {change['seconds'] / converge:.2f} of the converge "
           f"(goal <= 0.25; the playbook {change['playbook seconds']:.1f} s, then until the API lists the DAG)")
     names = list(runs)
-    print("settled before the run      " + "".join(
-        f"{'-' if not runs[n]['settle'] else '%.0f s, %.0f%% busy' % (runs[n]['settle']['waited'], 100 * runs[n]['settle']['busy']):>22}"
-        for n in names))
     print("tasks / seconds per role    " + "".join(f"{n:>22}" for n in names))
     print("  tasks                     " + "".join(f"{runs[n]['tasks']:>22}" for n in names))
     roles = sorted({r for n in names for r in runs[n]["roles"]}, key=lambda r: -runs["converge"]["roles"].get(r, 0))
