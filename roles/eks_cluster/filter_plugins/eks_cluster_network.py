@@ -89,7 +89,8 @@ EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 
 def eks_cluster_zone_plan(zones, wanted=None, region="", name="eks_cluster_availability_zones", count=3):
     """The Availability Zones for the VPC: ``wanted`` checked, else the first ``count`` (by name) that
-    support EKS. ``zones`` is what amazon.aws.aws_az_info returns. {"zones": [...], "errors": [...]}."""
+    support EKS. ``zones`` as amazon.aws.aws_az_info returns them (the network read's
+    ``availability_zones``). {"zones": [...], "errors": [...]}."""
     ids = dict((z.get("zone_name"), z.get("zone_id")) for z in zones or [])
     supported = sorted(n for n, i in ids.items() if i not in EKS_UNSUPPORTED_ZONE_IDS)
     errors = []
@@ -124,8 +125,8 @@ def eks_cluster_subnet_items(azs, plan):
 
 
 def eks_cluster_subnet_state(items, found, tags, cluster_name):
-    """Each planned subnet with what ec2_vpc_subnet_info found in the VPC, so that only the missing or drifted ones
-    are converged (one read instead of one ec2_vpc_subnet call per subnet on a converged VPC).
+    """Each planned subnet with what the network read (spotflow.eks.ec2_vpc_network_info) found in the VPC, so that
+    only the missing or drifted ones are converged (no ec2_vpc_subnet call on a converged VPC).
 
     ``items`` from ``eks_cluster_subnet_items``; ``tags`` the role's tags. Returns, per item,
     ``{"item": {tier, az, cidr, map_public, tags}, "subnet": {"id": id or ""}, "in_sync": bool}`` (the shape of a
@@ -169,7 +170,7 @@ def eks_cluster_subnet_ids(results, azs):
 
 
 def eks_cluster_route_table_ids(route_tables):
-    """``{Name tag: route table id}`` of the tables ec2_vpc_route_table_info found; tables without a Name are left out."""
+    """``{Name tag: route table id}`` of the tables the network read found; tables without a Name are left out."""
     return dict((t["tags"]["Name"], t["id"]) for t in route_tables or [] if "Name" in (t.get("tags") or {}))
 
 
@@ -177,7 +178,8 @@ def eks_cluster_route_table_in_sync(route_tables, name, tags, subnets, routes):
     """True when the table named ``name`` (as ``eks_cluster_route_table_ids`` picks it) already has exactly ``tags``,
     is associated with exactly ``subnets`` and holds exactly ``routes`` besides the VPC's local one, all active:
     what ec2_vpc_route_table would converge with purge_tags, purge_subnets and purge_routes. ``routes`` in the
-    module's form (``dest`` and ``gateway_id`` or ``nat_gateway_id``); ``route_tables`` from ec2_vpc_route_table_info."""
+    module's form (``dest`` and ``gateway_id`` or ``nat_gateway_id``); ``route_tables`` in ec2_vpc_route_table_info's
+    shape (the network read's)."""
     named = [t for t in route_tables or [] if (t.get("tags") or {}).get("Name") == name]
     if not named:
         return False
@@ -207,7 +209,8 @@ def eks_cluster_one_in_sync(found, tags, **attributes):
     one = found[0]
     attached = "attachments" not in one or bool(one["attachments"]) and all(
         a.get("state") in ("available", "attached") for a in one["attachments"])
-    return (one.get("tags") or {}) == dict(tags or {}) and attached and all(one.get(k) == v for k, v in attributes.items())
+    return ((one.get("tags") or {}) == dict(tags or {}) and attached
+            and all(one.get(k) == v for k, v in attributes.items()))
 
 
 class FilterModule:
