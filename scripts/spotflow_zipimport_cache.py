@@ -57,6 +57,8 @@ def compile_source(pathname: str, source: bytes):
         with open(path, "rb") as f:
             code = marshal.loads(f.read())
     except (OSError, ValueError, EOFError, TypeError):
+        code = None
+    if type(code) is not type(compile_source.__code__):  # missing, or not code: compile (again)
         code = _compile_source(pathname, source)
         _store(path, code)
         return code

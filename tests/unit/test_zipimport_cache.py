@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import marshal
 import traceback
 import zipfile
 import zipimport
@@ -80,11 +81,12 @@ def test_changed_source_is_compiled_again(tmp_path, monkeypatch, cache):
     assert len(calls) == 2
 
 
-def test_a_corrupt_entry_is_compiled_again_and_replaced(tmp_path, monkeypatch, cache):
+@pytest.mark.parametrize("corrupt", [b"\x00not marshal data", marshal.dumps(42)], ids=["garbage", "not code"])
+def test_a_corrupt_entry_is_compiled_again_and_replaced(tmp_path, monkeypatch, cache, corrupt):
     calls = compiled(monkeypatch, cache)
     load(tmp_path, "run1")
     entry = Path(cache.cache_path(SOURCE))
-    entry.write_bytes(b"\x00not marshal data")
+    entry.write_bytes(corrupt)
     again, _ = load(tmp_path, "run2")
     assert again.VALUE == 42 and len(calls) == 2
     load(tmp_path, "run3")
