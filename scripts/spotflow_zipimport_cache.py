@@ -20,8 +20,9 @@ loads it from there the next time. Imports from directories are not touched: the
 - Writes go to a temporary file renamed into place, so module runs in parallel (forks) never read
   half a file. An unreadable or corrupt entry is compiled again; a cache that cannot be written
   only costs the compile, as before.
-- The cache holds code this user's Python runs, so its directories are private to the user, like
-  the rest of the home directory.
+- The cache holds code this user's Python runs: each entry is written 0600 and its directory
+  (``zipimport-pyc/<xx>/``) made 0700; the directories above get the umask's mode. A process killed
+  between writing and renaming leaves a ``<key>.<pid>.tmp`` file, never read.
 - To turn it off, remove ``spotflow_zipimport_cache.pth`` from the venv's site-packages.
 """
 
@@ -51,6 +52,7 @@ def compile_source(pathname: str, source: bytes):
     """zipimport's ``_compile_source``, through the cache."""
     import _imp
     import marshal
+    import types
 
     path = cache_path(source)
     try:
@@ -58,7 +60,7 @@ def compile_source(pathname: str, source: bytes):
             code = marshal.loads(f.read())
     except (OSError, ValueError, EOFError, TypeError):
         code = None
-    if type(code) is not type(compile_source.__code__):  # missing, or not code: compile (again)
+    if not isinstance(code, types.CodeType):  # missing, or not code: compile (again)
         code = _compile_source(pathname, source)
         _store(path, code)
         return code

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import marshal
+import subprocess
+import sys
 import traceback
 import zipfile
 import zipimport
@@ -106,3 +108,11 @@ def test_cache_directories_are_private(tmp_path, cache):
     load(tmp_path, "run1")
     entry = Path(cache.cache_path(SOURCE))
     assert entry.parent.stat().st_mode & 0o077 == 0
+
+
+def test_bootstrap_installed_it_into_this_venv():
+    """A new Python of the venv (as a module run starts) routes zipimport through this file."""
+    probe = "import zipimport, spotflow_zipimport_cache as c; print(zipimport._compile_source is c.compile_source, c.__file__)"
+    routed, installed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert routed == "True"
+    assert Path(installed).read_bytes() == (REPO / "scripts/spotflow_zipimport_cache.py").read_bytes(), "run make bootstrap"
