@@ -3,20 +3,18 @@
 Each task runs in a process of its own; before the cache every task imported
 botocore, described the cluster and signed a token again (about 0.4 s a task).
 The EKS API here is a small local server that counts DescribeCluster calls.
+The lookup is run by a real ansible-playbook: importing controller code into
+this process would turn the module unit tests' warnings into display output.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import stat
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from ansible_collections.spotflow.eks.plugins.lookup import k8s_auth
 
 
 @pytest.fixture
@@ -52,42 +50,36 @@ def test_the_tasks_of_one_run_share_one_answer(play, eks_api, tmp_path, monkeypa
     url, asked = eks_api
     local_tmp = tmp_path / "local-tmp"
     monkeypatch.setenv("ANSIBLE_LOCAL_TEMP", str(local_tmp))
-    args = ("cluster_name={0}, region='us-east-1', endpoint_url='{1}', access_key='AKIDEXAMPLE', "
-            "secret_key='s3cret', ca_dir='{2}'").format("{0}", url, tmp_path / "ca")
+    args = ("cluster_name={0}, region='us-east-1', endpoint_url='%s', access_key='AKIDEXAMPLE', "
+            "secret_key='s3cret', ca_dir='%s'") % (url, tmp_path / "ca")
+
+    def lookup(var, cluster="demo"):
+        return {"name": "look up " + var, "ansible.builtin.set_fact": {var: "{{ lookup('spotflow.eks.k8s_auth', %s) }}" % args.format(repr(cluster))}}
+
+    def spoil(content):
+        return [
+            {"name": "find the kept answer", "register": "kept", "ansible.builtin.find": {
+                "paths": str(local_tmp), "patterns": "spotflow-k8s-auth-*", "recurse": True}},
+            {"name": "the answers are private", "ansible.builtin.assert": {
+                "that": ["kept.files | length == 2", "kept.files | map(attribute='mode') | unique == ['0600']"]}},
+            {"name": "spoil the answer", "loop": "{{ kept.files | map(attribute='path') }}",
+             "ansible.builtin.copy": {"dest": "{{ item }}", "content": content, "mode": "0600"}},
+        ]
+
     tasks = [
-        {"name": "first", "ansible.builtin.set_fact": {"a1": "{{ lookup('spotflow.eks.k8s_auth', %s) }}" % args.format("'demo'")}},
-        {"name": "second", "ansible.builtin.set_fact": {"a2": "{{ lookup('spotflow.eks.k8s_auth', %s) }}" % args.format("'demo'")}},
-        {"name": "other", "ansible.builtin.set_fact": {"a3": "{{ lookup('spotflow.eks.k8s_auth', %s) }}" % args.format("'other'")}},
+        lookup("a1"), lookup("a2"), lookup("other", "other"),
         {"name": "same", "ansible.builtin.assert": {"that": [
             "a1 == a2", "a1.host == 'https://demo.example'", "a1.api_key is match('k8s-aws-v1[.]')",
-            "a3.host == 'https://other.example'", "lookup('file', a1.ca_cert) == 'CA of demo'"]}},
+            "other.host == 'https://other.example'", "lookup('file', a1.ca_cert) == 'CA of demo'"]}},
+        *spoil('{"created": 0, "host": "h", "ca_cert": "/", "api_key": "k"}'), lookup("old"),
+        *spoil("{not json"), lookup("broken"),
+        {"name": "asked again", "ansible.builtin.assert": {"that": ["old.host == broken.host == 'https://demo.example'"]}},
     ]
     for run in (1, 2):
         proc, results = play(tasks)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert [r["hosts"]["localhost"].get("failed", False) for r in results] == [False] * 4
-        # one DescribeCluster per cluster and run: a new run asks again
-        assert sorted(asked) == sorted(["/clusters/demo", "/clusters/other"] * run)
+        assert [r["hosts"]["localhost"].get("failed", False) for r in results] == [False] * len(tasks)
+        # one DescribeCluster per cluster, run and answer more than 60 s old or broken
+        assert asked.count("/clusters/demo") == 3 * run and asked.count("/clusters/other") == run
         # the per-run directory, and the answers in it, are gone with the run
         assert list(local_tmp.rglob("spotflow-k8s-auth-*")) == []
-
-
-def test_an_answer_is_kept_60_seconds_privately(tmp_path, monkeypatch):
-    ca = tmp_path / "ca.crt"
-    ca.write_text("CA")
-    path = str(tmp_path / "entry.json")
-    answer = {"host": "https://demo.example", "ca_cert": str(ca), "api_key": "k8s-aws-v1.x"}
-    k8s_auth._write_private(path, json.dumps(dict(answer, created=time.time())).encode())
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert k8s_auth._read_cache(path) == answer
-    created = json.loads(open(path).read())["created"]
-    monkeypatch.setattr(k8s_auth.time, "time", lambda: created + k8s_auth.CACHE_SECONDS + 1)
-    assert k8s_auth._read_cache(path) is None
-
-
-@pytest.mark.parametrize("content", ["{not json", "[]", '{"created": 0}'])
-def test_a_broken_answer_is_asked_again(tmp_path, content):
-    path = tmp_path / "entry.json"
-    path.write_text(content)
-    assert k8s_auth._read_cache(str(path)) is None
-    assert k8s_auth._read_cache(str(tmp_path / "missing.json")) is None
