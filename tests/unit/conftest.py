@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,40 @@ def play(tmp_path):
             return proc, []
 
     return _play
+
+
+@pytest.fixture
+def json_server():
+    """json_server(answer) -> (url, requests): a local HTTP server that answers each GET with the JSON of
+    ``answer(path)`` -> (status, body) and records (path, headers) in ``requests``; stopped after the test."""
+    servers = []
+
+    def _start(answer):
+        requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                requests.append((self.path, self.headers))
+                status, body = answer(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return "http://127.0.0.1:{0}".format(server.server_address[1]), requests
+
+    yield _start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 AUTH = {"host": "https://127.0.0.1:6443", "api_key": "k8s-aws-v1.secret-token", "ca_cert": "/nonexistent/ca.crt"}

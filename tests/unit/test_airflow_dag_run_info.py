@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -28,7 +26,7 @@ class Airflow:
 
     def __init__(self, states=("running", "success")):
         self.states = list(states)
-        self.requests = []
+        self.requests = []  # (path, headers): the fixture puts the server's own list here
         self.task_instances = [{"task_id": "a", "map_index": -1, "try_number": 2}, {"task_id": "b", "map_index": -1, "try_number": 1}]
         self.routes = {
             RUN + "/taskInstances/a/tries": {"task_instances": [{"try_number": 2}, {"try_number": 1}]},
@@ -54,31 +52,11 @@ class Airflow:
 
 
 @pytest.fixture
-def airflow():
+def airflow(json_server):
     state = Airflow()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            parts = urlsplit(self.path)
-            path = parts.path + ("?" + parts.query if parts.query else "")
-            state.requests.append((path, self.headers.get("Authorization"), self.headers.get("Cookie")))
-            status, body = state.answer(path)
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = "http://127.0.0.1:%d/" % server.server_address[1]
-    yield state
-    server.shutdown()
-    server.server_close()
+    url, state.requests = json_server(state.answer)
+    state.url = url + "/"
+    return state
 
 
 def run(airflow, capsys, **args):
@@ -98,7 +76,7 @@ def test_waits_until_the_run_ends_then_reads_tries_and_xcoms(airflow, capsys):
     assert [r[0] for r in airflow.requests].count(RUN) == 4
     assert [(t["task_instance"]["task_id"], [x["try_number"] for x in t["tries"]], t["xcom"], t["logs"]) for t in out["tasks"]] == [
         ("a", [2, 1], {"node": "n1", "pod": "p1"}, []), ("b", [1], None, [])]  # b has no XCom: null, not an error
-    assert {(auth, cookie) for _, auth, cookie in airflow.requests} == {("Bearer k8s", "_token=jwt")}
+    assert {(h["Authorization"], h["Cookie"]) for _, h in airflow.requests} == {("Bearer k8s", "_token=jwt")}
 
 
 def test_without_wait_one_read_of_the_run_and_nothing_else_asked(airflow, capsys):

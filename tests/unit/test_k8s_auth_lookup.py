@@ -10,44 +10,17 @@ this process would turn the module unit tests' warnings into display output.
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
 
 
-@pytest.fixture
-def eks_api():
-    """A local EKS DescribeCluster endpoint: (url, list of the paths it was asked)."""
-    asked = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            asked.append(self.path)
-            name = self.path.rsplit("/", 1)[-1]
-            body = json.dumps({"cluster": {
-                "name": name, "endpoint": "https://{0}.example".format(name),
-                "certificateAuthority": {"data": base64.b64encode(b"CA of " + name.encode()).decode()},
-            }}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield "http://127.0.0.1:{0}".format(server.server_address[1]), asked
-    server.shutdown()
-    server.server_close()
+def describe_cluster(path):
+    """EKS DescribeCluster's answer for the cluster named at the end of ``path``."""
+    name = path.rsplit("/", 1)[-1]
+    return 200, {"cluster": {"name": name, "endpoint": "https://{0}.example".format(name),
+                             "certificateAuthority": {"data": base64.b64encode(b"CA of " + name.encode()).decode()}}}
 
 
-def test_the_tasks_of_one_run_share_one_answer(play, eks_api, tmp_path, monkeypatch):
-    url, asked = eks_api
+def test_the_tasks_of_one_run_share_one_answer(play, json_server, tmp_path, monkeypatch):
+    url, requests = json_server(describe_cluster)
     local_tmp = tmp_path / "local-tmp"
     monkeypatch.setenv("ANSIBLE_LOCAL_TEMP", str(local_tmp))
     args = ("cluster_name={0}, region='us-east-1', endpoint_url='%s', access_key='AKIDEXAMPLE', "
@@ -80,6 +53,7 @@ def test_the_tasks_of_one_run_share_one_answer(play, eks_api, tmp_path, monkeypa
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert [r["hosts"]["localhost"].get("failed", False) for r in results] == [False] * len(tasks)
         # one DescribeCluster per cluster, run and answer more than 60 s old or broken
+        asked = [path for path, _ in requests]
         assert asked.count("/clusters/demo") == 3 * run and asked.count("/clusters/other") == run
         # the per-run directory, and the answers in it, are gone with the run
         assert list(local_tmp.rglob("spotflow-k8s-auth-*")) == []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import kubernetes
 import pytest
@@ -164,35 +162,12 @@ def test_client_is_cached_per_settings():
     assert isinstance(k8s.core_v1_api(FakeModule(host="https://h", api_key="t1")).api_client, kubernetes.client.ApiClient)
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    seen = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        _Recorder.seen.append(self.headers)
-        body = json.dumps({"kind": "NodeList", "apiVersion": "v1", "items": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_request_carries_token_and_impersonation_headers():
-    server = HTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        module = FakeModule(host="http://127.0.0.1:{0}".format(server.server_port), api_key="k8s-aws-v1.tok",
-                            impersonate_user="alice", impersonate_groups=["g1", "g2"])
-        data = k8s.call_json(k8s.core_v1_api(module).list_node)
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_request_carries_token_and_impersonation_headers(json_server):
+    url, requests = json_server(lambda path: (200, {"kind": "NodeList", "apiVersion": "v1", "items": []}))
+    module = FakeModule(host=url, api_key="k8s-aws-v1.tok", impersonate_user="alice", impersonate_groups=["g1", "g2"])
+    data = k8s.call_json(k8s.core_v1_api(module).list_node)
     assert data["kind"] == "NodeList"
-    headers = _Recorder.seen[-1]
+    headers = requests[-1][1]
     assert headers["Authorization"] == "Bearer k8s-aws-v1.tok"
     assert headers["Impersonate-User"] == "alice"
     assert headers.get_all("Impersonate-Group") == ["g1", "g2"]

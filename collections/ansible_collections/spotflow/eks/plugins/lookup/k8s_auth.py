@@ -119,9 +119,16 @@ def _write_private(path, data):
     """Write ``data`` (bytes) to ``path`` atomically, readable by this user only."""
     tmp = "{0}.tmp{1}".format(path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a full disk leaves nothing half-written behind
+        except OSError:
+            pass
+        raise
 
 
 def _ask_aws(opt, ca_dir):
