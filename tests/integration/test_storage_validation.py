@@ -173,6 +173,20 @@ def test_rds_postgres_refuses_before_any_aws_call(run, case):
     _assert_refused(proc, calls, out, *fragments)
 
 
+@pytest.mark.parametrize(("role", "message"), [
+    ("rds_postgres", "rds_postgres_subnet_ids must be existing private subnets (no public IP on launch) of one VPC in at "
+                     "least two availability zones"),
+    ("efs_storage", "efs_storage_subnet_ids must be existing subnets of one VPC, at most one per availability zone"),
+])
+def test_described_subnets_are_checked_without_a_read(run, role, message):
+    """The subnets spotflow_cluster describes (eks_cluster read them) are checked as described, and not read
+    again: both in one zone is refused (RDS needs two zones, EFS one mount target per zone), with no AWS call."""
+    described = [{"id": s, "subnet_id": s, "vpc_id": FAKE_CLUSTER["vpc_id"], "availability_zone": "us-east-1a",
+                  "map_public_ip_on_launch": False} for s in FAKE_CLUSTER["private_subnet_ids"]]
+    proc, calls, out = run(role, {"spotflow_cluster": dict(FAKE_CLUSTER, private_subnets=described)})
+    _assert_refused(proc, calls, out, message, "subnet-0aaaaaaaaaaaaaaa2': 'us-east-1a'")
+
+
 @pytest.mark.parametrize("role", ["efs_storage", "rds_postgres"])
 def test_absent_on_an_empty_account_changes_nothing(run, role):
     """What a second ``absent`` sees: nothing of this cluster. It must only read and change nothing."""
