@@ -314,6 +314,13 @@ def test_the_journey(real_cloud, tmp_path):
 
     second = run_ok(localcloud, "site.yml", cluster)
     assert second.recap["changed"] == 0, second.stdout[-6000:]
+    # the summary prints the core pods on On-Demand: after verify.yml from what its airflow_app check published,
+    # alone (--tags summary) from its own read
+    summary_alone = run_ok(localcloud, "site.yml", cluster, tags="summary")
+    for proc in (first, second, summary_alone):
+        core = " ".join(proc.stdout.rsplit("Core pods", 1)[-1].split("Workers", 1)[0].split())
+        assert "airflow-scheduler-" in core and "airflow-api-server-" in core and "on on_demand" in core, core
+        assert "spot" not in core, core
     # the subnets eks_cluster read and left are described in spotflow_cluster: rds_postgres and efs_storage check
     # those instead of reading them again (the checks themselves ran: they would fail on a missing vpc_id or zone)
     for task in ("rds_postgres : Look up the subnets", "efs_storage : Look up the subnets for the mount targets"):
