@@ -323,8 +323,15 @@ def test_the_journey(real_cloud, tmp_path):
         assert "spot" not in core, core
     # the subnets eks_cluster read and left are described in spotflow_cluster: rds_postgres and efs_storage check
     # those instead of reading them again (the checks themselves ran: they would fail on a missing vpc_id or zone)
-    for task in ("rds_postgres : Look up the subnets", "efs_storage : Look up the subnets for the mount targets"):
-        header = "TASK [%s (unless spotflow_cluster describes them)]" % task
+    # and the Kubernetes objects in place are not applied again (spotflow.eks.k8s_unapplied): no apply runs
+    for task in ("rds_postgres : Look up the subnets (unless spotflow_cluster describes them)",
+                 "efs_storage : Look up the subnets for the mount targets (unless spotflow_cluster describes them)",
+                 "eks_cluster : Apply the cluster-autoscaler objects that are missing or differ (one call)",
+                 "airflow_app : Create the namespace, service accounts and RBAC, StorageClass, EFS volumes and claims",
+                 "airflow_app : Store the keys, the DB connection and the admin password in Kubernetes Secrets",
+                 "airflow_app : Create the ConfigMap (airflow.cfg, worker pod template), the Deployments of the core, "
+                 "their PodDisruptionBudgets and Services"):
+        header = "TASK [%s]" % task
         after = second.stdout.split(header, 1)[-1].lstrip(" *\n")
         assert header in second.stdout and after.startswith("skipping:"), (header, after[:300])
     planned = run_ok(localcloud, "site.yml", cluster, check=True)
