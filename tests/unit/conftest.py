@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.spotflow.eks.plugins.module_utils.placement import matches, parse_selector
 from kubernetes.client.exceptions import ApiException
@@ -207,7 +208,11 @@ def run_module(module, args, capsys, check_mode=False, diff=False):
         args["_ansible_check_mode"] = True
     if diff:
         args["_ansible_diff"] = True
-    with patch_module_args(args):
+    # A module runs in a process of its own, where ansible.module_utils knows it is not the controller. Here
+    # importing any controller code (a filter or lookup under test) marks this whole process as the controller,
+    # and module.warn() would then print to the controller's display instead of returning the warning.
+    with patch_module_args(args), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module_utils_internal, "is_controller", False)
         with pytest.raises(SystemExit) as exit_info:
             module.main()
     out = capsys.readouterr().out
