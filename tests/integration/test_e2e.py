@@ -314,6 +314,10 @@ def test_the_journey(real_cloud, tmp_path):
 
     second = run_ok(localcloud, "site.yml", cluster)
     assert second.recap["changed"] == 0, second.stdout[-6000:]
+    # nothing the smoke run proved changed: its verify reuses the first one's run instead of starting another
+    smoke = " ".join(second.stdout.rsplit("Smoke DAG", 1)[-1].split())[:300]
+    assert re.match(r"spotflow_smoke run spotflow-verify-[0-9a-f]{16}-\d+T\d+: success \(ended [^)]+\), reused: the newest "
+                    r"run, made for this same image, config and Spot node groups", smoke), smoke
     # the summary prints the core pods on On-Demand: after verify.yml from what its airflow_app check published,
     # alone (--tags summary) from its own read
     summary_alone = run_ok(localcloud, "site.yml", cluster, tags="summary")
@@ -344,9 +348,10 @@ def test_the_journey(real_cloud, tmp_path):
     dag_change(localcloud, cluster, tmp_path)
 
     run_ok(localcloud, "verify.yml", cluster)
-    # every verify (the two site.yml runs, verify.yml) ran the smoke DAG to success
+    # the first site.yml's verify and verify.yml (alone: it always runs the DAG) ran the smoke DAG to success;
+    # the second site.yml's reused the first's run
     runs = ui_login(localcloud, cluster)
-    assert len(runs) == 3 and {r["state"] for r in runs} == {"success"}, runs
+    assert len(runs) == 2 and {r["state"] for r in runs} == {"success"}, runs
     drill = run_ok(localcloud, "spot_interruption_drill.yml", cluster)
     # the drill reclaimed the node under a running task (its own assertions: the run succeeded, no task failed,
     # tries one at a time, the SIGTERM in the interrupted try's log); one try lost per interrupted task
