@@ -160,3 +160,30 @@ def test_a_node_selector_override_cannot_be_placed_with_the_required_template(re
     assert pod["spec"]["nodeSelector"] == {"lifecycle": "OnDemand"}
     assert pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert where(pod) == set()
+
+
+# --- the worker image's pre-puller (prepull.yml.j2)
+@pytest.mark.parametrize("affinity_mode", ["required", "preferred"])
+def test_the_image_pre_puller_runs_on_spot_nodes_only(render_role_template, affinity_mode):
+    """A DaemonSet lands on every node its pod fits: only the Spot ones, even when workers may fall back."""
+    import yaml
+
+    taint = [{"key": "spotInstance", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+    docs = list(yaml.safe_load_all(render_role_template(
+        "prepull.yml.j2", airflow_app_image="registry.example/airflow:3.3.2-abc", airflow_app_worker_tolerations=taint,
+        airflow_app_worker_spot_affinity=affinity_mode).read_text()))
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs if d] == [("DaemonSet", "airflow-worker-image")]
+    pod = docs[-1]["spec"]["template"]
+    assert where(pod) == {"spot"} and fits(pod, SPOT_NODE_NO_SCHEDULE)
+    # a Spot node of another kind (Karpenter's label only) is Spot too
+    assert fits(pod, {"labels": {"karpenter.sh/capacity-type": "spot"}, "taints": []})
+    spec = pod["spec"]
+    assert [c["image"] for c in spec["containers"]] == ["registry.example/airflow:3.3.2-abc"]
+    assert spec["automountServiceAccountToken"] is False and spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
+
+
+def test_no_image_pre_puller_when_disabled(render_role_template):
+    import yaml
+
+    text = render_role_template("prepull.yml.j2", airflow_app_worker_image_prepull=False).read_text()
+    assert [d for d in yaml.safe_load_all(text) if d] == []

@@ -333,8 +333,8 @@ def test_the_journey(real_cloud, tmp_path):
                  "eks_cluster : Apply the cluster-autoscaler objects that are missing or differ (one call)",
                  "airflow_app : Create the namespace, service accounts and RBAC, StorageClass, EFS volumes and claims",
                  "airflow_app : Store the keys, the DB connection and the admin password in Kubernetes Secrets",
-                 "airflow_app : Create the ConfigMap (airflow.cfg, worker pod template), the Deployments of the core, "
-                 "their PodDisruptionBudgets and Services"):
+                 "airflow_app : Create the ConfigMap (airflow.cfg, worker pod template), the core's Deployments, "
+                 "PodDisruptionBudgets and Services, the image pre-puller"):
         header = "TASK [%s]" % task
         after = second.stdout.split(header, 1)[-1].lstrip(" *\n")
         assert header in second.stdout and after.startswith("skipping:"), (header, after[:300])
@@ -357,6 +357,19 @@ def test_the_journey(real_cloud, tmp_path):
     # tries one at a time, the SIGTERM in the interrupted try's log); one try lost per interrupted task
     cost = re.search(r"tasks interrupted (\d+), tries lost to interruptions (\d+)", " ".join(drill.stdout.split()))
     assert cost and 1 <= int(cost[1]) == int(cost[2]), drill.stdout[-4000:]
+    # the worker image is held on every Spot node, the one that replaced the reclaimed node too, and on no other
+    v1 = client.CoreV1Api(localcloud.k8s(cluster))
+
+    def held():
+        spot = {n.metadata.name for n in v1.list_node(label_selector="eks.amazonaws.com/capacityType=SPOT").items
+                if not n.spec.unschedulable}
+        pods = v1.list_namespaced_pod("airflow", label_selector="app.kubernetes.io/component=worker-image").items
+        running = {p.spec.node_name for p in pods if p.status.phase == "Running"}
+        return {p.spec.node_name for p in pods} if spot and running >= spot else None
+
+    holders = _until("the worker image held on every Spot node", held, timeout=300)
+    on_demand = {n.metadata.name for n in v1.list_node(label_selector="eks.amazonaws.com/capacityType=ON_DEMAND").items}
+    assert on_demand and not holders & on_demand, (holders, on_demand)
     # Spot interruptions do not use up retries (the tasks above have none): the four cases of issue 13
     cases = spot_cases(localcloud, cluster)
     assert cases["tasks"] == {

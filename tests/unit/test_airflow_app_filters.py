@@ -91,8 +91,9 @@ def test_expected_objects_in_order():
 
 def test_expected_objects_with_efs_dags_a_load_balancer_and_policy_v1beta1():
     out = f.airflow_app_expected_objects("af", **dict(ARGS, volumes=["logs", "dags"], pdb_api_version="policy/v1beta1",
-                                                     components=["triggerer"], ui_lb_service="airflow-ui"))
-    assert out[-7:] == [
+                                                     components=["triggerer"], ui_lb_service="airflow-ui",
+                                                     prepull="airflow-worker-image"))
+    assert out[-8:] == [
         {"kind": "Deployment", "api_version": "apps/v1", "namespace": "af", "name": "airflow-triggerer"},
         {"kind": "PodDisruptionBudget", "api_version": "policy/v1beta1", "namespace": "af", "name": "airflow-triggerer"},
         {"kind": "PersistentVolume", "api_version": "v1", "name": "af-logs"},
@@ -100,8 +101,9 @@ def test_expected_objects_with_efs_dags_a_load_balancer_and_policy_v1beta1():
         {"kind": "PersistentVolume", "api_version": "v1", "name": "af-dags"},
         {"kind": "PersistentVolumeClaim", "api_version": "v1", "namespace": "af", "name": "airflow-dags"},
         {"kind": "Service", "api_version": "v1", "namespace": "af", "name": "airflow-ui"},
+        {"kind": "DaemonSet", "api_version": "apps/v1", "namespace": "af", "name": "airflow-worker-image"},
     ]
-    assert len(out) == 28
+    assert len(out) == 29
 
 
 @pytest.mark.parametrize("ui_lb_service", [None, ""])
@@ -163,12 +165,12 @@ def test_kinds_to_delete_put_the_budget_right_after_the_pods():
 
 
 def test_kinds_to_delete_match_the_role_order():
-    """the Pod is third in vars/main.yml: the budget goes where absent.yml always put it"""
+    """the Pod is fourth in vars/main.yml (after Deployment, DaemonSet, Job): the budget goes right after it"""
     import yaml
 
     kinds = yaml.safe_load((REPO / "roles" / "airflow_app" / "vars" / "main.yml").read_text())["airflow_app__namespaced_kinds"]
     out = f.airflow_app_kinds_to_delete(kinds, V1_APIS)
-    assert out == kinds[:3] + [{"kind": "PodDisruptionBudget", "api_version": "policy/v1"}] + kinds[3:]
+    assert out == kinds[:4] + [{"kind": "PodDisruptionBudget", "api_version": "policy/v1"}] + kinds[4:]
 
 
 def test_kinds_to_delete_need_the_pods():

@@ -51,12 +51,12 @@ def airflow_app_deployments_rolled_out(deployments):
 
 
 def airflow_app_expected_objects(namespace, storage_class, config_map, api_service, secrets, components, volumes,
-                                 pdb_api_version, ui_lb_service=None):
+                                 pdb_api_version, ui_lb_service=None, prepull=None):
     """Every object the role manages, as ``[{"kind", "api_version", "name"[, "namespace"]}]`` in a fixed order:
     Namespace, StorageClass, ConfigMap, API Service, the ``secrets``, the ServiceAccounts, the Roles and
     RoleBindings, the workers' ClusterRole and ClusterRoleBinding (``<namespace>-airflow-worker``), a Deployment and a PodDisruptionBudget per name in ``components``, a PersistentVolume
     (``<namespace>-<volume>``) and a claim (``airflow-<volume>``) per name in ``volumes``, and the UI's
-    LoadBalancer Service when ``ui_lb_service`` is set."""
+    LoadBalancer Service when ``ui_lb_service`` is set and the worker image's DaemonSet when ``prepull`` is."""
     for name, value in (("secrets", secrets), ("components", components), ("volumes", volumes)):
         if isinstance(value, (str, dict)) or value is None:
             raise TypeError("airflow_app_expected_objects: {0} must be a list of names, got {1!r}".format(name, value))
@@ -86,6 +86,8 @@ def airflow_app_expected_objects(namespace, storage_class, config_map, api_servi
                 obj("PersistentVolumeClaim", "v1", "airflow-" + v)]
     if ui_lb_service:
         out.append(obj("Service", "v1", ui_lb_service))
+    if prepull:
+        out.append(obj("DaemonSet", "apps/v1", prepull))
     return out
 
 
