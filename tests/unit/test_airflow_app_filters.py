@@ -337,6 +337,13 @@ def test_smoke_run_karpenter_capacity_label_and_lists_of_different_lengths():
         f.airflow_app_smoke_run(RUN, tasks, [], SPOT)
 
 
+def test_smoke_reused_says_which_run_is_the_proof_and_when_it_ended():
+    assert f.airflow_app_smoke_reused(RUN) == {
+        "dag_id": "spotflow_smoke", "run_id": "r1", "state": "success", "reused": True,
+        "report": "spotflow_smoke run r1: success (ended 2026-12-04T10:00:42.75+00:00), reused: the newest run, made for "
+                  "this same image, config and Spot node groups"}
+
+
 def test_smoke_run_logs_mark_the_tries_that_got_a_sigterm_and_check_the_last_names_the_pod():
     tries = _tries(("failed", "2026-12-04T10:00:05Z", "2026-12-04T10:00:20Z"),
                    ("success", "2026-12-04T10:00:35Z", "2026-12-04T10:00:40Z"))

@@ -265,6 +265,16 @@ def airflow_app_smoke_run(dag_run, tasks, nodes, node_selector):
     return run
 
 
+def airflow_app_smoke_reused(dag_run):
+    """``airflow_app_smoke_run`` for a run that is reused as the proof instead of a new one (the smoke entry
+    point's reuse key): ``{"dag_id", "run_id", "state", "reused": true, "report"}`` from the API's DAG run."""
+    run = {"dag_id": dag_run.get("dag_id"), "run_id": dag_run.get("dag_run_id"), "state": dag_run.get("state"),
+           "reused": True}
+    run["report"] = ("{dag_id} run {run_id}: {state} (ended {end}), reused: the newest run, made for this same image, "
+                     "config and Spot node groups").format(end=dag_run.get("end_date"), **run)
+    return run
+
+
 def airflow_app_smoke_run_logs(run, tasks):
     """``run`` (``airflow_app_smoke_run``) with, on every try, ``sigterm``: whether its log mentions a SIGTERM, as a
     task on a reclaimed Spot node's log does; and on every task ``log_names_pod``: whether its last try's log says
@@ -323,6 +333,7 @@ class FilterModule:
             "airflow_app_async_db_url_errors": airflow_app_async_db_url_errors,
             "airflow_app_smoke_node_queries": airflow_app_smoke_node_queries,
             "airflow_app_smoke_run": airflow_app_smoke_run,
+            "airflow_app_smoke_reused": airflow_app_smoke_reused,
             "airflow_app_smoke_run_logs": airflow_app_smoke_run_logs,
             "airflow_app_smoke_interruptions": airflow_app_smoke_interruptions,
         }
