@@ -245,7 +245,7 @@ def test_the_filters_are_registered_under_the_role_name():
                                                "airflow_app_jobs_state", "airflow_app_expected_objects",
                                                "airflow_app_index_objects", "airflow_app_object_kinds", "airflow_app_kinds_to_delete",
                                                "airflow_app_found_objects", "airflow_app_async_db_url",
-                                               "airflow_app_async_db_url_errors", "airflow_app_smoke_run", "airflow_app_smoke_node_queries",
+                                               "airflow_app_async_db_url_errors", "airflow_app_smoke_run", "airflow_app_smoke_reused", "airflow_app_smoke_node_queries",
                                                "airflow_app_smoke_run_logs", "airflow_app_smoke_interruptions"}
 
 
