@@ -1,4 +1,5 @@
-"""spotflow.eks.k8s_unapplied: only the objects an apply would change, from one read of the cluster."""
+"""spotflow.eks.k8s_unapplied: only the objects an apply would change, from one read of the cluster;
+spotflow.eks.k8s_unwanted: the role's objects it no longer renders."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import copy
 
 import pytest
 
-from ansible_collections.spotflow.eks.plugins.filter.k8s_unapplied import k8s_unapplied
+from ansible_collections.spotflow.eks.plugins.filter.k8s_unapplied import k8s_unapplied, k8s_unwanted
 
 ANN = "spotflow.io/applied-hash"
 
@@ -108,3 +109,53 @@ def test_values_of_another_type_or_length_differ(want, have):
 def test_lists_are_required():
     with pytest.raises(TypeError, match="must be lists"):
         k8s_unapplied(config_map(), [])
+
+
+OURS = {"app.kubernetes.io/managed-by": "spotflow.airflow_app", "app.kubernetes.io/instance": "airflow"}
+CORE = ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "DaemonSet"]
+
+
+def labelled(obj, labels=None, api_version=None):
+    obj = copy.deepcopy(obj)
+    obj["metadata"]["labels"] = dict(OURS if labels is None else labels)
+    if api_version:
+        obj["apiVersion"] = api_version
+    return obj
+
+
+def named(kind, name, api_version="v1"):
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "airflow"}}
+
+
+def test_unwanted_are_the_labelled_objects_no_longer_rendered():
+    ui = labelled(named("Service", "airflow-ui"))
+    prepull = labelled(named("DaemonSet", "airflow-worker-image", "apps/v1"))
+    api = labelled(named("Service", "airflow-api-server"))
+    # as k8s_objects_info returns them: one result per query, status fields included
+    live = [{"api_found": True, "resources": [held([api])[0], held([ui])[0]]},
+            {"api_found": True, "resources": [held([prepull])[0]]}]
+    assert k8s_unwanted(live, [api, config_map()], CORE, OURS) == [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "airflow-ui", "namespace": "airflow"}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "airflow-worker-image", "namespace": "airflow"}}]
+    assert k8s_unwanted(live, [api, ui, prepull], CORE, OURS) == []
+
+
+def test_unwanted_leaves_other_kinds_and_objects_without_the_labels():
+    job = labelled(named("Job", "airflow-migrate-1", "batch/v1"))
+    foreign = labelled(named("Service", "airflow-ui"), labels={"app.kubernetes.io/managed-by": "helm"})
+    other_instance = labelled(named("Service", "airflow-ui"), labels=dict(OURS, **{"app.kubernetes.io/instance": "other"}))
+    unlabelled = named("Service", "airflow-ui")
+    assert k8s_unwanted([job, foreign, other_instance, unlabelled], [], CORE, OURS) == []
+
+
+def test_unwanted_names_an_object_read_under_two_api_versions_once():
+    v1 = labelled(named("PodDisruptionBudget", "airflow-scheduler", "policy/v1"))
+    v1beta1 = labelled(named("PodDisruptionBudget", "airflow-scheduler", "policy/v1beta1"))
+    assert [o["apiVersion"] for o in k8s_unwanted([v1, v1beta1], [], CORE, OURS)] == ["policy/v1"]
+    # rendered under the other version, it is still wanted
+    assert k8s_unwanted([v1beta1], [v1], CORE, OURS) == []
+
+
+def test_unwanted_requires_lists():
+    with pytest.raises(TypeError, match="must be lists"):
+        k8s_unwanted({}, [], CORE, OURS)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: Spotflow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""spotflow.eks.k8s_unapplied: the Kubernetes objects an apply would change, from one read of what exists."""
+"""spotflow.eks.k8s_unapplied: the Kubernetes objects an apply would change, from one read of what exists;
+spotflow.eks.k8s_unwanted: the objects of a role that it no longer renders (documented in the .yml files beside)."""
 
 from __future__ import annotations
 
@@ -9,63 +10,6 @@ import hashlib
 import json
 
 from ansible.plugins.filter.core import to_json
-
-DOCUMENTATION = r"""
-name: k8s_unapplied
-short_description: The Kubernetes objects that are missing or differ from what the cluster holds
-version_added: 0.1.0
-description:
-  - Compares the objects a role would apply with the objects one read (M(spotflow.eks.k8s_objects_info))
-    found, and returns only those an apply would change, in their order, so that a converge applies
-    nothing (no M(kubernetes.core.k8s) run, about a second each) when everything is in place.
-  - An object is in place when the cluster holds it (same kind, namespace and name) with the annotation
-    O(annotation) equal to the hash of the wanted object, and every field the wanted object sets has the
-    same value there. The hash sees a field dropped from the wanted object (which an apply removes); the
-    comparison sees a field changed by hand. Fields only the cluster sets (status, defaults, what others
-    add) are not compared, as C(kubectl apply) leaves them alone.
-  - Every returned object carries the annotation, so the apply records the hash for the next run.
-  - A value the API server writes in another spelling (C(1000m) for C(1)) only makes the object count as
-    different, so it is applied, as it would have been without this filter.
-options:
-  _input:
-    description: The objects to apply (full manifests with C(kind) and C(metadata.name)).
-    type: list
-    elements: dict
-    required: true
-  live:
-    description:
-      - What the cluster holds. Objects, or the C(results) of M(spotflow.eks.k8s_objects_info) (their
-        C(resources) are taken), or both mixed. An object absent from them is returned.
-    type: list
-    elements: dict
-    required: true
-  annotation:
-    description: The annotation that holds the hash of the applied object.
-    type: str
-    default: spotflow.io/applied-hash
-"""
-
-EXAMPLES = r"""
-- name: Read what exists, one list per kind
-  spotflow.eks.k8s_objects_info:
-    queries:
-      - {kind: ConfigMap, namespace: airflow, label_selectors: [app.kubernetes.io/part-of=spotflow]}
-      - {kind: Deployment, api_version: apps/v1, namespace: airflow, label_selectors: [app.kubernetes.io/part-of=spotflow]}
-  register: existing
-
-- name: Apply only what is missing or differs
-  kubernetes.core.k8s:
-    definition: "{{ wanted | spotflow.eks.k8s_unapplied(existing.results) }}"
-    apply: true
-  when: wanted | spotflow.eks.k8s_unapplied(existing.results) | length > 0
-"""
-
-RETURN = r"""
-_value:
-  description: The objects of O(_input) that are missing or differ, each with the O(annotation) set.
-  type: list
-  elements: dict
-"""
 
 _EMPTY = (None, "", [], {})
 
@@ -122,6 +66,24 @@ def k8s_unapplied(desired, live, annotation="spotflow.io/applied-hash"):
     return out
 
 
+def k8s_unwanted(live, desired, kinds, labels):
+    if not isinstance(desired, list) or not isinstance(live, list):
+        raise TypeError("k8s_unwanted: live and the objects must be lists, got {0} and {1}".format(
+            type(live).__name__, type(desired).__name__))
+    live, desired = json.loads(to_json(live)), json.loads(to_json(desired))
+    rendered = {_key(obj) for obj in desired}
+    out, seen = [], set()
+    for obj in _live_objects(live):
+        key, meta = _key(obj), obj.get("metadata") or {}
+        held = meta.get("labels") or {}
+        if (key[0] in kinds and key not in rendered and key not in seen
+                and all(held.get(name) == value for name, value in labels.items())):
+            seen.add(key)
+            out.append({"apiVersion": obj.get("apiVersion"), "kind": key[0],
+                        "metadata": dict({"name": key[2]}, **({"namespace": key[1]} if key[1] else {}))})
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"k8s_unapplied": k8s_unapplied}
+        return {"k8s_unapplied": k8s_unapplied, "k8s_unwanted": k8s_unwanted}
