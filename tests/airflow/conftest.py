@@ -19,6 +19,14 @@ if "AIRFLOW_HOME" not in os.environ or not os.environ.get("AIRFLOW__CORE__DAGS_F
     raise pytest.UsageError("run these tests with tests/airflow/run.sh (it sets up AIRFLOW_HOME, the DB and the venv)")
 
 
+def load_module(path: Path):
+    """Import a script of the repository (not on sys.path) as a module."""
+    spec = importlib.util.spec_from_file_location(f"spotflow_test_{path.stem.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag

@@ -18,7 +18,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO
+from conftest import DOCKER_DIR, REPO, load_module
 
 BASE = "apache/airflow:3.3.2"
 TAG = "spotflow-airflow:pytest"
@@ -136,3 +136,11 @@ def test_cli_lists_dags_without_import_errors(image):
     assert "[]" in lines and not any(line.startswith("[{") for line in lines), out  # migrate logs precede it
     assert any(line.startswith("spot_bash_fanout ") for line in lines), out
     assert any(line.startswith("spot_checkpointed_batch ") for line in lines), out
+
+
+def test_image_records_its_migration_heads(image):
+    """docker/check_image.py records what `airflow db check-migrations` waits for (airflow_app's init container
+    reads it): in the image, the same heads as the pinned Airflow and FAB compute here."""
+    recorded = json.loads(run(image, "bash", "-c", "cat /opt/airflow/migration-heads.json"))
+    assert recorded == load_module(DOCKER_DIR / "check_image.py").migration_heads()
+    assert set(recorded) == {"alembic_version", "alembic_version_fab"} and all(recorded.values()), recorded
