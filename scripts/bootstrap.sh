@@ -75,12 +75,6 @@ else
   say "Python packages: up to date"
 fi
 
-# Module runs compile what they import from AnsiballZ's zip on every run; keep
-# the bytecode instead (scripts/spotflow_zipimport_cache.py says how and why).
-SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-install -m 644 scripts/spotflow_zipimport_cache.py "$SITE/spotflow_zipimport_cache.py"
-echo 'import spotflow_zipimport_cache; spotflow_zipimport_cache.install()' >"$SITE/spotflow_zipimport_cache.pth"
-
 # --- Collections -------------------------------------------------------------
 h=$(hash_of requirements.yml)
 COLL="$ROOT/collections/ansible_collections"

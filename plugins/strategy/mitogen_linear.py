@@ -1,0 +1,21 @@
+# Copyright: Spotflow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible's linear strategy, run by Mitogen for Ansible (ansible.cfg: strategy = mitogen_linear).
+
+Ansible starts a new Python for every module run and sends it the module as a zip: a no-op of
+site.yml spent about 35 of its ~90 s importing boto3 and the Kubernetes client, creating clients and
+compiling module_utils, 47 times (docs/design.md). Mitogen keeps one Python per host that has them
+imported and forks a child from it for each run, with the same task semantics (check mode, diff,
+no_log, become, environment). The package is pinned in requirements-dev.txt; this file only makes
+its strategy loadable from the repository instead of a path inside the virtualenv. To run without
+it: ANSIBLE_STRATEGY=linear.
+"""
+
+import ansible_mitogen.loaders
+import ansible_mitogen.strategy
+
+Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
+
+
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
+    pass
