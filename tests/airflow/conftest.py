@@ -23,6 +23,7 @@ def load_module(path: Path):
     """Import a script of the repository (not on sys.path) as a module."""
     spec = importlib.util.spec_from_file_location(f"spotflow_test_{path.stem.replace('-', '_')}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses and pickling look a module up there)
     spec.loader.exec_module(module)
     return module
 
@@ -46,15 +47,7 @@ def policy():
 def load_dag_module():
     """Import a DAG file as a plain module (to reach its helper functions)."""
 
-    def _load(name: str):
-        path = DAGS_DIR / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"spotflow_test_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-
-    return _load
+    return lambda name: load_module(DAGS_DIR / f"{name}.py")
 
 
 @pytest.fixture(autouse=True)
