@@ -70,7 +70,23 @@ def image() -> str:
 
 
 def run(image: str, *args: str) -> str:
-    return docker("run", "--rm", image, *args).stdout.strip()
+    # CONNECTION_CHECK_MAX_COUNT=0: no `airflow db check` first (the entrypoint's; airflow_app's pods set it too)
+    return docker("run", "--rm", "-e", "CONNECTION_CHECK_MAX_COUNT=0", image, *args).stdout.strip()
+
+
+def test_the_entrypoint_checks_the_database_first_unless_told_not_to(image):
+    """Like the official image's: `airflow db check` before any command (here `python`), retried
+    CONNECTION_CHECK_MAX_COUNT times; with 0 (airflow_app's pods) the command runs at once."""
+    unreachable = ["-e", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://airflow:x@127.0.0.1:9/airflow",
+                   "-e", "CONNECTION_CHECK_SLEEP_TIME=1"]
+    checked = docker("run", "--rm", *unreachable, "-e", "CONNECTION_CHECK_MAX_COUNT=2", image,
+                     "python", "-c", "print('the command ran')", check=False)
+    assert checked.returncode == 1, checked
+    assert "Maximum number of retries (2) reached" in checked.stdout and "$ airflow db check" in checked.stdout, checked
+    assert "the command ran" not in checked.stdout + checked.stderr
+    unchecked = docker("run", "--rm", *unreachable, "-e", "CONNECTION_CHECK_MAX_COUNT=0", image,
+                       "python", "-c", "print('the command ran')")
+    assert unchecked.stdout.strip() == "the command ran", unchecked
 
 
 def test_airflow_version(image):
@@ -128,7 +144,7 @@ def test_fab_auth_manager_is_in_the_image(image):
 def test_cli_lists_dags_without_import_errors(image):
     # _AIRFLOW_DB_MIGRATE=true: the entrypoint migrates a throw-away SQLite DB first.
     out = docker(
-        "run", "--rm", "-e", "_AIRFLOW_DB_MIGRATE=true", image,
+        "run", "--rm", "-e", "_AIRFLOW_DB_MIGRATE=true", "-e", "CONNECTION_CHECK_MAX_COUNT=0", image,
         "bash", "-c", "airflow dags list-import-errors --local -o json 2>/dev/null | tail -1; "
                       "airflow dags list --local -o plain 2>/dev/null",
     ).stdout
