@@ -9,6 +9,12 @@ imported and forks a child from it for each run, with the same task semantics (c
 no_log, become, environment). The package is pinned in requirements-dev.txt; this file only makes
 its strategy loadable from the repository instead of a path inside the virtualenv. To run without
 it: ANSIBLE_STRATEGY=linear.
+
+Known limit: an `async` task of a collection's module never finishes under Mitogen 0.3.54
+(mitogen-hq/mitogen#835, open): the job, forked from Mitogen's pristine fork parent, imports
+`ansible_collections` through Mitogen's network importer and waits for ever for the controller's
+answer (its stack, seen with py-spy). No role or playbook here uses `async`; a play that does says
+`strategy: ansible.builtin.linear` (tests/integration/playbooks/k8s_modules/pod_placement_info.yml).
 """
 
 import ansible_mitogen.loaders
