@@ -14,6 +14,9 @@ import pytest
 REPO = Path(os.environ.get("SPOTFLOW_REPO", Path(__file__).resolve().parents[2]))
 DAGS_DIR = REPO / "dags"
 DOCKER_DIR = REPO / "docker"
+# what the role computes before it renders the Jobs and Deployments (render_role_template needs them)
+HASHES = {"airflow_app__job_hash": "0123456789", "airflow_app__admin_job_hash": "abcdef0123",
+          "airflow_app__config_checksum": "c", "airflow_app__secrets_checksum": "s"}
 
 if "AIRFLOW_HOME" not in os.environ or not os.environ.get("AIRFLOW__CORE__DAGS_FOLDER"):
     raise pytest.UsageError("run these tests with tests/airflow/run.sh (it sets up AIRFLOW_HOME, the DB and the venv)")

@@ -19,10 +19,10 @@ import urllib.request
 import pytest
 import yaml
 
+from conftest import HASHES
+
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-HASHES = {"airflow_app__job_hash": "0123456789", "airflow_app__admin_job_hash": "abcdef0123",
-          "airflow_app__config_checksum": "c", "airflow_app__secrets_checksum": "s"}
 
 
 def _cfg_value(path, section, key):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-HASHES = {"airflow_app__job_hash": "0123456789", "airflow_app__admin_job_hash": "abcdef0123",
-          "airflow_app__config_checksum": "c", "airflow_app__secrets_checksum": "s"}
+from conftest import HASHES
 
 
 def _pod_specs(doc: dict) -> list[dict]:
